@@ -1,0 +1,90 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""demo_camera: publish a synthetic, moving scene as a live sensor_msgs/Image stream."""
+
+import math
+import sys
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+
+
+def draw_scene(width: int, height: int, t: float) -> np.ndarray:
+    """Draw an RGB scene: sky, floor, a blue box and a red ball rolling across."""
+    scene = np.empty((height, width, 3), np.uint8)
+    horizon = height * 3 // 5
+    scene[:horizon] = (135, 190, 235)  # sky
+    scene[horizon:] = (120, 110, 95)  # floor
+    box = (width // 8, horizon - height // 4, width // 8 + width // 5, horizon + height // 10)
+    cv2.rectangle(scene, box[:2], box[2:], (30, 60, 200), thickness=-1)
+    x = int(width * (0.55 + 0.3 * math.sin(t * 0.5)))
+    radius = max(4, height // 10)
+    cv2.circle(scene, (x, horizon + radius // 2), radius, (220, 30, 30), thickness=-1)
+    cv2.putText(scene, f'jetson_vlm_ros demo t={t:5.1f}s', (10, height - 12),
+                cv2.FONT_HERSHEY_SIMPLEX, max(0.4, height / 800), (255, 255, 255), 1)
+    return scene
+
+
+class DemoCamera(Node):
+    """Publishes draw_scene() frames on `image` as rgb8."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('demo_camera', **kwargs)
+        self._width = self.declare_parameter('width', 640).value
+        self._height = self.declare_parameter('height', 480).value
+        self._frame_id = self.declare_parameter('frame_id', 'camera').value
+        rate = self.declare_parameter('rate', 10.0).value
+        self._publisher = self.create_publisher(Image, 'image', qos_profile_sensor_data)
+        self._start = self.get_clock().now()
+        self.create_timer(1.0 / rate, self._publish)
+        self.get_logger().info(
+            f"publishing {self._width}x{self._height} rgb8 at {rate:g} Hz on "
+            f"'{self._publisher.topic_name}'")
+
+    def _publish(self) -> None:
+        now = self.get_clock().now()
+        pixels = draw_scene(self._width, self._height, (now - self._start).nanoseconds / 1e9)
+        msg = Image(height=self._height, width=self._width, encoding='rgb8',
+                    is_bigendian=0, step=self._width * 3, data=pixels.tobytes())
+        msg.header.stamp = now.to_msg()
+        msg.header.frame_id = self._frame_id
+        self._publisher.publish(msg)
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Run demo_camera until Ctrl-C."""
+    rclpy.init(args=args)
+    node: Optional[DemoCamera] = None
+    try:
+        node = DemoCamera()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    except ExternalShutdownException:
+        sys.exit(1)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,163 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The node's parameters: one table of names, defaults, ranges and descriptions.
+
+The node declares ROS parameters from this table and validates every value with it, at
+start-up and at run time, so the rules live in one place that tests can read without ROS.
+"""
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Callable, Mapping, Optional, Union
+from urllib.parse import urlparse
+
+Value = Union[str, int, float]
+
+
+class SettingsError(ValueError):
+    """A parameter value is out of its range; the text names the parameter and the range."""
+
+
+def _non_empty(value: str) -> Optional[str]:
+    return None if value.strip() else 'must not be empty'
+
+
+def _http_url(value: str) -> Optional[str]:
+    parsed = urlparse(value)
+    if parsed.scheme not in ('http', 'https') or not parsed.netloc:
+        return "must be an http:// or https:// URL, e.g. 'http://localhost:11434/v1'"
+    return None
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: its default, what it means and which values it accepts."""
+
+    name: str
+    default: Value
+    description: str
+    min_value: Optional[Union[int, float]] = None
+    max_value: Optional[Union[int, float]] = None
+    # Read once at start-up (it sizes the executor); changing it needs a restart.
+    read_only: bool = False
+    # Returns why a value is invalid, or None: for rules a numeric range cannot express.
+    check: Optional[Callable[[Any], Optional[str]]] = None
+
+    def valid_values(self) -> str:
+        """Describe the accepted values, for error messages."""
+        if self.min_value is not None:
+            return f'[{self.min_value}, {self.max_value}]'
+        if self.check is _non_empty:
+            return 'a non-empty string'
+        if self.check is _http_url:
+            return 'an http:// or https:// URL'
+        return 'any string'
+
+    def problem(self, value: Any) -> Optional[str]:
+        """Return why value is not valid for this parameter, or None when it is."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            return f'must be of type {expected.__name__}, got {type(value).__name__}'
+        if self.min_value is not None and not self.min_value <= value <= self.max_value:
+            return f'{value} is outside {self.valid_values()}'
+        return self.check(value) if self.check else None
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec('model', 'gemma3:4b',
+                  'Model name as the server knows it (Ollama: see `ollama list`).',
+                  check=_non_empty),
+    ParameterSpec('base_url', 'http://localhost:11434/v1',
+                  'OpenAI-compatible API root of the VLM server (Ollama: port 11434, /v1).',
+                  check=_http_url),
+    ParameterSpec('api_key', 'ollama',
+                  'API key sent as a bearer token; Ollama ignores it. Never logged.'),
+    ParameterSpec('prompt',
+                  'Describe what the robot camera sees in one or two short sentences.',
+                  'Prompt for periodic captions and for service calls with an empty prompt.',
+                  check=_non_empty),
+    ParameterSpec('system_prompt', '',
+                  'System message sent before the prompt; empty sends none.'),
+    ParameterSpec('caption_period', 5.0,
+                  'Seconds between periodic captions of the latest frame; 0 turns them off.',
+                  0.0, 3600.0),
+    ParameterSpec('max_tokens', 128, 'Most tokens the model may answer with.', 1, 8192),
+    ParameterSpec('temperature', 0.2, 'Sampling temperature; 0 is the most repeatable.',
+                  0.0, 2.0),
+    ParameterSpec('request_timeout', 30.0,
+                  'Seconds to wait for the VLM server before a request fails.', 0.1, 600.0),
+    ParameterSpec('max_image_size', 896,
+                  'Longest image side sent to the model, in pixels (gemma3 sees 896x896); '
+                  'larger frames are downsized, smaller ones are never upscaled.', 32, 8192),
+    ParameterSpec('jpeg_quality', 85, 'JPEG quality of the image sent to the model.', 1, 100),
+    ParameterSpec('max_image_age', 2.0,
+                  'Seconds after which the latest frame counts as stale and is not described; '
+                  '0 means no limit. Measured from when the node received it.', 0.0, 3600.0),
+    ParameterSpec('max_concurrent_requests', 2,
+                  'Most VLM requests in flight at once (captions included); further service '
+                  'calls are answered at once with a busy error.', 1, 16, read_only=True),
+)
+
+PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+@dataclass(frozen=True)
+class VlmSettings:
+    """A validated snapshot of every parameter."""
+
+    model: str
+    base_url: str
+    api_key: str
+    prompt: str
+    system_prompt: str
+    caption_period: float
+    max_tokens: int
+    temperature: float
+    request_timeout: float
+    max_image_size: int
+    jpeg_quality: int
+    max_image_age: float
+    max_concurrent_requests: int
+
+    def __repr__(self) -> str:
+        """Show every field but the API key, so a logged settings object leaks no secret."""
+        shown = ', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self)
+                          if f.name != 'api_key')
+        return f'VlmSettings({shown}, api_key=<hidden>)'
+
+    def updated(self, changes: Mapping[str, Value]) -> 'VlmSettings':
+        """Return a copy with changes applied, or raise SettingsError naming the first bad one."""
+        clean: dict[str, Value] = {}
+        for name, value in changes.items():
+            spec = PARAMETERS_BY_NAME.get(name)
+            if spec is None:
+                raise SettingsError(f"unknown parameter '{name}'")
+            problem = spec.problem(value)
+            if problem:
+                raise SettingsError(
+                    f"invalid value for parameter '{name}': {problem} "
+                    f'(valid: {spec.valid_values()})')
+            clean[name] = float(value) if isinstance(spec.default, float) else value
+        return replace(self, **clean)
+
+
+DEFAULT_SETTINGS = VlmSettings(**{spec.name: spec.default for spec in PARAMETERS})
+
+
+def settings_from(values: Mapping[str, Value]) -> VlmSettings:
+    """Build settings from parameter values (missing ones keep their defaults)."""
+    return DEFAULT_SETTINGS.updated(values)

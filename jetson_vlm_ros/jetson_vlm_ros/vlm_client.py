@@ -1,0 +1,141 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Ask an OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp) about an image.
+
+Every failure becomes a VlmError whose text a robot operator can act on; server replies
+are quoted to at most REPLY_QUOTE_CHARS characters, and neither the API key nor the image
+ever appears in an error.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import openai
+from openai.types.chat import ChatCompletion
+
+REPLY_QUOTE_CHARS = 200
+
+
+class VlmError(RuntimeError):
+    """The VLM request failed; the text says why, for a person to read."""
+
+
+@dataclass(frozen=True)
+class VlmRequest:
+    """One question about one image."""
+
+    model: str
+    prompt: str
+    image_data_url: str
+    system_prompt: str = ''
+    max_tokens: int = 128
+    temperature: float = 0.2
+
+
+def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
+    """Return the chat messages: an optional system message, then the prompt and image."""
+    messages: list[dict[str, Any]] = []
+    if request.system_prompt:
+        messages.append({'role': 'system', 'content': request.system_prompt})
+    messages.append({
+        'role': 'user',
+        'content': [
+            {'type': 'text', 'text': request.prompt},
+            {'type': 'image_url', 'image_url': {'url': request.image_data_url}},
+        ],
+    })
+    return messages
+
+
+def quote_reply(text: str) -> str:
+    """Shorten a server reply for an error message."""
+    text = ' '.join(text.split())
+    if len(text) > REPLY_QUOTE_CHARS:
+        return text[:REPLY_QUOTE_CHARS] + '...'
+    return text
+
+
+class VlmClient:
+    """One connection pool to one server; safe to share between threads."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+        self.base_url = base_url
+        self.timeout = timeout
+        # No retries: a retry after a timeout would double the caller's wait; the caller
+        # (a service client or the caption timer) decides when to ask again.
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or 'none', timeout=timeout, max_retries=0)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+    def complete(self, request: VlmRequest) -> str:
+        """Send one chat completion and return the model's answer text."""
+        try:
+            completion = self._client.chat.completions.create(
+                model=request.model,
+                messages=build_messages(request),
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+            )
+        except openai.APIError as error:
+            raise VlmError(self._explain(error, request.model)) from None
+        return self._answer_text(completion)
+
+    def list_models(self, timeout: float) -> list[str]:
+        """Return the model names the server offers (GET /models)."""
+        try:
+            page = self._client.with_options(timeout=timeout).models.list()
+            return [model.id for model in page.data]
+        except openai.APIError as error:
+            raise VlmError(self._explain(error, model=None)) from None
+
+    def _answer_text(self, completion: Any) -> str:
+        if not isinstance(completion, ChatCompletion):
+            raise VlmError(
+                f'the VLM server at {self.base_url} did not answer with a chat completion: '
+                f"'{quote_reply(str(completion))}'")
+        if not completion.choices:
+            raise VlmError(f'the VLM server at {self.base_url} answered with no choices')
+        message = completion.choices[0].message
+        text = (message.content or '').strip() if message is not None else ''
+        if not text:
+            raise VlmError(f'the model at {self.base_url} returned an empty answer')
+        return text
+
+    def _explain(self, error: openai.APIError, model: Optional[str]) -> str:
+        where = f'the VLM server at {self.base_url}'
+        if isinstance(error, openai.APITimeoutError):
+            return f'{where} did not answer within request_timeout ({self.timeout:g} s)'
+        if isinstance(error, openai.APIConnectionError):
+            cause = error.__cause__ or error.__context__
+            reason = f' ({quote_reply(str(cause))})' if cause and str(cause) else ''
+            if type(cause).__name__ in ('RemoteProtocolError', 'ReadError'):
+                return (f'the connection to {where} broke mid-reply{reason}; '
+                        f'the server may have crashed or restarted')
+            return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
+                    f'then `ollama pull {model or "gemma3:4b"}`')
+        if isinstance(error, openai.APIStatusError):
+            reply = quote_reply(error.response.text)
+            if error.status_code == 404 and model:
+                return (f"{where} does not know model '{model}' (HTTP 404: {reply}). "
+                        f'Pull it with `ollama pull {model}`, or check that base_url is the '
+                        f'API root (it usually ends in /v1)')
+            return f'{where} answered HTTP {error.status_code}: {reply}'
+        if isinstance(error, openai.APIResponseValidationError):
+            return f'{where} sent a reply that is not a valid chat completion'
+        return f'{where} failed: {quote_reply(str(error))}'

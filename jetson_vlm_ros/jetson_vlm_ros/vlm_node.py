@@ -1,0 +1,269 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+vlm_node: wires the scene describer to ROS topics, a service, parameters and a timer.
+
+Threading, chosen by measurement (see bench/): a MultiThreadedExecutor with one thread per
+allowed VLM request plus two, so that while requests wait on the model, images keep
+arriving and parameter and busy answers keep flowing. The image callback only stores a
+reference to the message: conversion happens per request, on the latest frame only.
+"""
+
+import sys
+import time
+from typing import Any, Optional
+
+from jetson_vlm_interfaces.msg import Caption
+from jetson_vlm_interfaces.srv import DescribeScene
+from rcl_interfaces.msg import (
+    FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from jetson_vlm_ros.image_conversion import ImageConversionError, PixelArray
+from jetson_vlm_ros.image_encoding import encode_image_message, encode_pixels, EncodedImage
+from jetson_vlm_ros.scene_describer import (
+    BusyError, DescribeError, Description, Frame, SceneDescriber)
+from jetson_vlm_ros.settings import (
+    PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
+from jetson_vlm_ros.vlm_client import VlmError
+
+# A failing caption is logged when its reason changes, and otherwise at most this often.
+CAPTION_ERROR_LOG_PERIOD = 30.0
+# The start-up check of the server gives up after this many seconds.
+SERVER_CHECK_TIMEOUT = 3.0
+
+
+def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(
+        description=spec.description, read_only=spec.read_only,
+        additional_constraints=f'valid: {spec.valid_values()}')
+    if isinstance(spec.default, float):
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.min_value), to_value=float(spec.max_value))]
+    elif isinstance(spec.default, int):
+        descriptor.integer_range = [IntegerRange(
+            from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)]
+    return descriptor
+
+
+def encode_with_cv_bridge_fallback(msg: Any, max_size: int, jpeg_quality: int) -> EncodedImage:
+    """Encode with our converter; for other encodings use cv_bridge where it is installed."""
+    try:
+        return encode_image_message(msg, max_size, jpeg_quality)
+    except ImageConversionError as error:
+        if 'unsupported image encoding' not in str(error):
+            raise
+        try:
+            from cv_bridge import CvBridge
+        except ImportError:
+            raise error from None
+    try:
+        bgr = CvBridge().imgmsg_to_cv2(msg, desired_encoding='bgr8')
+    except Exception as bridge_error:  # noqa: B902 - cv_bridge raises several unrelated types
+        raise ImageConversionError(
+            f"cv_bridge cannot convert encoding '{msg.encoding}': {bridge_error}") from None
+    return encode_pixels(PixelArray(bgr, 'BGR'), max_size, jpeg_quality)
+
+
+class VlmNode(Node):
+    """Describes the camera's latest frame on request and periodically."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('vlm_node', **kwargs)
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        # Raises SettingsError naming the parameter: the node does not start on bad config.
+        self._settings: VlmSettings = settings_from(
+            {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS})
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        self._latest_frame: Optional[Frame] = None
+        self._frames_received = 0
+        self._last_captioned_sequence = -1
+        self._caption_error: tuple[str, float] = ('', 0.0)
+
+        image_qos = QoSProfile(
+            history=qos_profile_sensor_data.history, depth=1,
+            reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability)
+        self._image_sub = self.create_subscription(
+            Image, 'image', self._on_image, image_qos,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self._describer = SceneDescriber(
+            self._image_sub.topic_name, self._settings.max_concurrent_requests,
+            encode_with_cv_bridge_fallback)
+
+        self._caption_pub = self.create_publisher(String, 'caption', 10)
+        self._caption_stamped_pub = self.create_publisher(Caption, 'caption_stamped', 10)
+        self._service = self.create_service(
+            DescribeScene, 'describe_scene', self._on_describe_scene,
+            callback_group=ReentrantCallbackGroup())
+        self._caption_group = MutuallyExclusiveCallbackGroup()
+        self._caption_timer = None
+        self._schedule_captions(self._settings.caption_period)
+        self._server_check = self.create_timer(
+            0.0, self._check_server, callback_group=self._caption_group)
+        self.get_logger().info(
+            f"describing '{self._image_sub.topic_name}' with {self._settings.model} at "
+            f'{self._settings.base_url}; service '
+            f"'{self.resolve_service_name('describe_scene')}', captions every {self._settings.caption_period:g} s")
+
+    @property
+    def executor_threads(self) -> int:
+        """Threads the executor needs: every request slot, plus images and everything else."""
+        return self._settings.max_concurrent_requests + 2
+
+    def destroy_node(self) -> None:
+        """Close the server connections too, so in-flight requests end now."""
+        describer = getattr(self, '_describer', None)  # absent when __init__ failed
+        if describer is not None:
+            describer.close()
+        super().destroy_node()
+
+    # --- callbacks -------------------------------------------------------------------
+
+    def _on_image(self, msg: Image) -> None:
+        # Keep a reference only: conversion waits until a request needs this frame.
+        self._frames_received += 1
+        self._latest_frame = Frame(msg, time.monotonic(), self._frames_received)
+
+    def _on_describe_scene(self, request: DescribeScene.Request,
+                           response: DescribeScene.Response) -> DescribeScene.Response:
+        settings = self._settings
+        response.model = settings.model
+        frame = self._latest_frame
+        try:
+            description = self._describer.describe(frame, request.prompt, settings)
+        except DescribeError as error:
+            response.success = False
+            response.error = str(error)
+            if frame is not None:
+                response.image_stamp = frame.message.header.stamp
+            self.get_logger().warning(f'describe_scene failed: {error}')
+            return response
+        response.success = True
+        response.description = description.text
+        response.image_stamp = description.frame.message.header.stamp
+        response.latency = description.latency
+        return response
+
+    def _on_caption_timer(self) -> None:
+        frame = self._latest_frame
+        if frame is None or frame.sequence == self._last_captioned_sequence:
+            return  # nothing new to say
+        try:
+            description = self._describer.describe(frame, '', self._settings)
+        except BusyError:
+            return  # service calls hold every slot; the next tick tries again
+        except DescribeError as error:
+            self._log_caption_error(str(error))
+            return
+        self._last_captioned_sequence = frame.sequence
+        self._caption_error = ('', 0.0)
+        self._publish_caption(description)
+
+    def _check_server(self) -> None:
+        self._server_check.cancel()
+        self.destroy_timer(self._server_check)
+        settings = self._settings
+        client = self._describer.client_for(settings)
+        try:
+            models = client.list_models(min(settings.request_timeout, SERVER_CHECK_TIMEOUT))
+        except VlmError as error:
+            # One line for the operator; identical caption failures stay quiet for a while.
+            self._caption_error = (str(error), time.monotonic())
+            self.get_logger().warning(
+                f'{error} (or with Docker: `docker run -d -p 11434:11434 ollama/ollama`); '
+                f'the node keeps running and retries on every request')
+            return
+        if models and settings.model not in models:
+            self.get_logger().warning(
+                f"the server at {settings.base_url} does not list model '{settings.model}' "
+                f"(it has: {', '.join(models[:10])}); pull it with `ollama pull "
+                f'{settings.model}`')
+        else:
+            self.get_logger().info(f'VLM server at {settings.base_url} is up')
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        ours = {p.name: p.value for p in parameters if p.name in PARAMETERS_BY_NAME}
+        try:
+            settings = self._settings.updated(ours)
+        except SettingsError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        if settings.caption_period != self._settings.caption_period:
+            self._schedule_captions(settings.caption_period)
+        self._settings = settings
+        return SetParametersResult(successful=True)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _schedule_captions(self, period: float) -> None:
+        if self._caption_timer is not None:
+            self._caption_timer.cancel()
+            self.destroy_timer(self._caption_timer)
+            self._caption_timer = None
+        if period > 0:
+            self._caption_timer = self.create_timer(
+                period, self._on_caption_timer, callback_group=self._caption_group)
+
+    def _publish_caption(self, description: Description) -> None:
+        self._caption_pub.publish(String(data=description.text))
+        self._caption_stamped_pub.publish(Caption(
+            header=description.frame.message.header, text=description.text,
+            prompt=description.prompt, model=description.model, latency=description.latency))
+        self.get_logger().info(f'caption ({description.latency:.2f} s): {description.text}')
+
+    def _log_caption_error(self, reason: str) -> None:
+        last_reason, last_time = self._caption_error
+        now = time.monotonic()
+        if reason != last_reason or now - last_time >= CAPTION_ERROR_LOG_PERIOD:
+            self.get_logger().warning(f'caption failed: {reason}')
+            self._caption_error = (reason, now)
+
+
+def main(args: Optional[list[str]] = None) -> None:
+    """Run vlm_node until Ctrl-C."""
+    rclpy.init(args=args)
+    node: Optional[VlmNode] = None
+    try:
+        node = VlmNode()
+        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
+        executor.add_node(node)
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    except ExternalShutdownException:
+        sys.exit(1)
+    except (SettingsError, ParameterException) as error:
+        rclpy.logging.get_logger('vlm_node').fatal(f'cannot start: {error}')
+        sys.exit(2)
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,72 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Start vlm_node on a camera topic: ros2 launch jetson_vlm_ros vlm.launch.py."""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+# Launch arguments that, when given, override the same parameter of the params file.
+PARAMETER_ARGUMENTS = ('model', 'base_url')
+
+
+def _vlm_node(context: LaunchContext) -> list[Node]:
+    overrides = {}
+    for name in PARAMETER_ARGUMENTS:
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            overrides[name] = value
+    return [Node(
+        package='jetson_vlm_ros',
+        executable='vlm_node',
+        name='vlm_node',
+        namespace=LaunchConfiguration('namespace'),
+        parameters=[LaunchConfiguration('params_file'), overrides],
+        remappings=[('image', LaunchConfiguration('image_topic'))],
+        arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
+        output='screen',
+        emulate_tty=True,
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    default_params = os.path.join(
+        get_package_share_directory('jetson_vlm_ros'), 'config', 'vlm.yaml')
+    return LaunchDescription([
+        DeclareLaunchArgument(
+            'image_topic', default_value='/camera/image_raw',
+            description='sensor_msgs/Image topic to describe (remapped onto `image`)'),
+        DeclareLaunchArgument(
+            'params_file', default_value=default_params,
+            description='YAML file with vlm_node parameters'),
+        DeclareLaunchArgument(
+            'model', default_value='',
+            description='Model name on the VLM server, e.g. gemma3:4b (empty: from params_file)'),
+        DeclareLaunchArgument(
+            'base_url', default_value='',
+            description='OpenAI-compatible API root, e.g. http://localhost:11434/v1 '
+                        '(empty: from params_file)'),
+        DeclareLaunchArgument(
+            'namespace', default_value='',
+            description='Namespace for the node, its topics and its service'),
+        DeclareLaunchArgument(
+            'log_level', default_value='info',
+            description='Logging level: debug, info, warn, error or fatal'),
+        OpaqueFunction(function=_vlm_node),
+    ])

@@ -1,0 +1,221 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+A real HTTP server on 127.0.0.1 that speaks Ollama's OpenAI-compatible chat API.
+
+It decodes the image of every request and answers with what it saw (size and mean
+colour), so tests can check that the answer came from the frame actually sent. Its
+`behaviour` switches it into the faults a real server shows: HTTP errors, bodies that
+are not JSON, empty answers, slowness, silence, or a connection cut mid-reply.
+"""
+
+import base64
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json
+import threading
+import time
+from typing import Any, Optional
+
+import cv2
+import numpy as np
+
+BEHAVIOURS = ('ok', 'status', 'not_json', 'no_choices', 'empty_content', 'hang',
+              'cut_mid_reply')
+
+
+@dataclass
+class SeenImage:
+    """What the server decoded from one request's image."""
+
+    width: int
+    height: int
+    channels: int
+    mean_rgb: tuple[int, int, int]
+
+
+@dataclass
+class ReceivedRequest:
+    """One chat-completions request as the server parsed it."""
+
+    body: dict[str, Any]
+    image: Optional[SeenImage]
+    prompt: str
+    authorization: str
+
+
+@dataclass
+class ServerState:
+    """What the server does next; tests change it between requests."""
+
+    behaviour: str = 'ok'
+    delay: float = 0.0
+    status: int = 500
+    status_body: str = '{"error": {"message": "internal error"}}'
+    models: list[str] = field(default_factory=lambda: ['gemma3:4b'])
+
+
+def decode_data_url(url: str) -> SeenImage:
+    """Decode a data:image/jpeg;base64 URL as a VLM server would."""
+    header, _, payload = url.partition(',')
+    if not header.startswith('data:image/jpeg;base64'):
+        raise ValueError(f'not a JPEG data URL: {header[:40]}')
+    pixels = cv2.imdecode(np.frombuffer(base64.b64decode(payload), np.uint8),
+                          cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ValueError('image does not decode as JPEG')
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rgb = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB if channels == 1 else cv2.COLOR_BGR2RGB)
+    mean = tuple(int(round(v)) for v in rgb.reshape(-1, 3).mean(axis=0))
+    return SeenImage(pixels.shape[1], pixels.shape[0], channels, mean)
+
+
+def describe_seen(image: Optional[SeenImage], prompt: str) -> str:
+    """Return the answer text the server gives for an image and prompt."""
+    if image is None:
+        return f'no image; prompt={prompt}'
+    r, g, b = image.mean_rgb
+    return f'{image.width}x{image.height} mean_rgb={r},{g},{b} prompt={prompt}'
+
+
+class FakeVlmServer:
+    """Start with `with FakeVlmServer() as server:`; `server.base_url` is the API root."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.state = ServerState()
+        self.requests: list[ReceivedRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = ThreadingHTTPServer(('127.0.0.1', port), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def port(self) -> int:
+        """Return the TCP port the server listens on."""
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        """Return the OpenAI-compatible API root, as Ollama's /v1."""
+        return f'http://127.0.0.1:{self.port}/v1'
+
+    def start(self) -> 'FakeVlmServer':
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, release hung requests and close the socket."""
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> 'FakeVlmServer':
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _handler_class(self) -> type:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def log_message(self, *args: Any) -> None:
+                pass  # keep test output clean
+
+            def do_GET(self) -> None:  # noqa: N802 - name fixed by http.server
+                if self.path.rstrip('/').endswith('/models'):
+                    models = [{'id': m, 'object': 'model', 'created': 0, 'owned_by': 'test'}
+                              for m in server.state.models]
+                    self._send(200, {'object': 'list', 'data': models})
+                else:
+                    self._send(404, {'error': {'message': f'no route {self.path}'}})
+
+            def do_POST(self) -> None:  # noqa: N802 - name fixed by http.server
+                length = int(self.headers.get('Content-Length', 0))
+                raw = self.rfile.read(length)
+                if not self.path.rstrip('/').endswith('/chat/completions'):
+                    self._send(404, {'error': {'message': f'no route {self.path}'}})
+                    return
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._complete(json.loads(raw))
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _complete(self, body: dict[str, Any]) -> None:
+                state = server.state
+                prompt, image = '', None
+                for message in body.get('messages', []):
+                    content = message.get('content')
+                    if message.get('role') != 'user' or not isinstance(content, list):
+                        continue
+                    for part in content:
+                        if part.get('type') == 'text':
+                            prompt = part['text']
+                        elif part.get('type') == 'image_url':
+                            image = decode_data_url(part['image_url']['url'])
+                server.requests.append(ReceivedRequest(
+                    body, image, prompt, self.headers.get('Authorization', '')))
+                if state.delay:
+                    server._stopping.wait(state.delay)
+                behaviour = state.behaviour
+                if behaviour == 'hang':
+                    server._stopping.wait(3600)
+                    return
+                if behaviour == 'status':
+                    self._send_raw(state.status, state.status_body.encode(), 'application/json')
+                elif behaviour == 'not_json':
+                    self._send_raw(200, b'<html>Bad Gateway from a proxy</html>', 'text/html')
+                elif behaviour == 'cut_mid_reply':
+                    self.send_response(200)
+                    self.send_header('Content-Type', 'application/json')
+                    self.send_header('Content-Length', '1000')
+                    self.end_headers()
+                    self.wfile.write(b'{"id": "chatcmpl-1", "choi')
+                    self.wfile.flush()
+                    self.close_connection = True
+                else:
+                    text = '' if behaviour == 'empty_content' else describe_seen(image, prompt)
+                    choices = [] if behaviour == 'no_choices' else [{
+                        'index': 0, 'finish_reason': 'stop',
+                        'message': {'role': 'assistant', 'content': text}}]
+                    self._send(200, {
+                        'id': 'chatcmpl-test', 'object': 'chat.completion',
+                        'created': int(time.time()), 'model': body.get('model', ''),
+                        'choices': choices,
+                        'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2},
+                    })
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
+                self._send_raw(status, json.dumps(payload).encode(), 'application/json')
+
+            def _send_raw(self, status: int, data: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header('Content-Type', content_type)
+                self.send_header('Content-Length', str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler

@@ -1,0 +1,140 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""VlmClient against a real loopback HTTP server: the payload, and every way a server fails."""
+
+import socket
+import time
+
+from fake_vlm_server import FakeVlmServer
+from jetson_vlm_ros.image_encoding import encode_pixels
+from jetson_vlm_ros.image_conversion import PixelArray
+from jetson_vlm_ros.vlm_client import build_messages, VlmClient, VlmError, VlmRequest
+import numpy as np
+import pytest
+
+RED = np.zeros((60, 80, 3), np.uint8)
+RED[:, :, 0] = 255
+RED_URL = encode_pixels(PixelArray(RED, 'RGB'), 896, 90).data_url()
+
+
+def request(**changes) -> VlmRequest:
+    fields = {'model': 'gemma3:4b', 'prompt': 'What is here?', 'image_data_url': RED_URL,
+              'system_prompt': '', 'max_tokens': 64, 'temperature': 0.1}
+    fields.update(changes)
+    return VlmRequest(**fields)
+
+
+@pytest.fixture
+def server():
+    with FakeVlmServer() as running:
+        yield running
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_messages_without_system_prompt():
+    assert build_messages(request()) == [{
+        'role': 'user',
+        'content': [
+            {'type': 'text', 'text': 'What is here?'},
+            {'type': 'image_url', 'image_url': {'url': RED_URL}},
+        ]}]
+
+
+def test_messages_with_system_prompt_first():
+    messages = build_messages(request(system_prompt='You are a robot.'))
+    assert messages[0] == {'role': 'system', 'content': 'You are a robot.'}
+    assert messages[1]['role'] == 'user'
+
+
+def test_exact_payload_reaches_server(server):
+    answer = VlmClient(server.base_url, 'secret-key', 5.0).complete(
+        request(system_prompt='Be brief.'))
+    received = server.requests[-1]
+    assert received.body == {
+        'model': 'gemma3:4b', 'max_tokens': 64, 'temperature': 0.1,
+        'messages': build_messages(request(system_prompt='Be brief.'))}
+    assert received.authorization == 'Bearer secret-key'
+    assert received.image.mean_rgb[0] > 240 and max(received.image.mean_rgb[1:]) < 15
+    assert answer == f'80x60 mean_rgb={",".join(map(str, received.image.mean_rgb))} ' \
+                     'prompt=What is here?'
+
+
+def test_connection_refused_is_explained():
+    client = VlmClient(f'http://127.0.0.1:{closed_port()}/v1', 'k', 2.0)
+    with pytest.raises(VlmError, match='cannot reach the VLM server.*ollama serve'):
+        client.complete(request())
+
+
+@pytest.mark.parametrize('status', [500, 503])
+def test_server_error_status_is_quoted(server, status):
+    server.state.behaviour, server.state.status = 'status', status
+    with pytest.raises(VlmError, match=f'answered HTTP {status}: .*internal error'):
+        VlmClient(server.base_url, 'k', 2.0).complete(request())
+
+
+def test_unknown_model_says_how_to_pull(server):
+    server.state.behaviour, server.state.status = 'status', 404
+    server.state.status_body = '{"error": {"message": "model \\"llava:7b\\" not found"}}'
+    with pytest.raises(VlmError, match=r"does not know model 'llava:7b'.*ollama pull llava:7b"):
+        VlmClient(server.base_url, 'k', 2.0).complete(request(model='llava:7b'))
+
+
+def test_long_server_reply_is_cut_to_200_characters(server):
+    server.state.behaviour, server.state.status = 'status', 500
+    server.state.status_body = 'x' * 5000
+    with pytest.raises(VlmError) as caught:
+        VlmClient(server.base_url, 'k', 2.0).complete(request())
+    assert 'x' * 200 + '...' in str(caught.value)
+    assert 'x' * 201 not in str(caught.value)
+
+
+@pytest.mark.parametrize('behaviour, reason', [
+    ('not_json', "did not answer with a chat completion: '<html>Bad Gateway"),
+    ('no_choices', 'answered with no choices'),
+    ('empty_content', 'returned an empty answer'),
+    ('cut_mid_reply', 'broke mid-reply'),
+])
+def test_malformed_replies_are_explained(server, behaviour, reason):
+    server.state.behaviour = behaviour
+    with pytest.raises(VlmError, match=reason):
+        VlmClient(server.base_url, 'k', 2.0).complete(request())
+
+
+@pytest.mark.parametrize('behaviour, delay', [('hang', 0.0), ('ok', 3.0)])
+def test_silent_or_slow_server_is_cut_off_at_timeout(server, behaviour, delay):
+    server.state.behaviour, server.state.delay = behaviour, delay
+    started = time.monotonic()
+    with pytest.raises(VlmError, match=r'did not answer within request_timeout \(0.5 s\)'):
+        VlmClient(server.base_url, 'k', 0.5).complete(request())
+    assert time.monotonic() - started < 1.5
+
+
+def test_errors_never_contain_key_or_image(server):
+    server.state.behaviour, server.state.status = 'status', 400
+    server.state.status_body = 'bad request'
+    with pytest.raises(VlmError) as caught:
+        VlmClient(server.base_url, 'secret-key', 2.0).complete(request())
+    assert 'secret-key' not in str(caught.value)
+    assert 'base64' not in str(caught.value)
+
+
+def test_list_models(server):
+    server.state.models = ['gemma3:4b', 'llava:7b']
+    assert VlmClient(server.base_url, 'k', 2.0).list_models(1.0) == ['gemma3:4b', 'llava:7b']

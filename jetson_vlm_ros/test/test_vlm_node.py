@@ -1,0 +1,259 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""vlm_node end to end: real rclpy over DDS, a real loopback VLM server."""
+
+import re
+import threading
+import time
+
+from conftest import HAVE_ROS, make_image, solid, wait_for
+from fake_vlm_server import FakeVlmServer
+import pytest
+
+if HAVE_ROS:
+    from jetson_vlm_interfaces.msg import Caption
+    from jetson_vlm_interfaces.srv import DescribeScene
+    from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+    from rcl_interfaces.srv import GetParameters, SetParameters
+    from std_msgs.msg import String
+
+pytestmark = pytest.mark.skipif(
+    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
+                         'and source install/setup.bash')
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+@pytest.fixture
+def server():
+    with FakeVlmServer() as running:
+        yield running
+
+
+def mean_rgb(text: str) -> tuple[int, ...]:
+    match = re.search(r'mean_rgb=(\d+),(\d+),(\d+)', text)
+    assert match, f'no mean colour in answer {text!r}'
+    return tuple(int(v) for v in match.groups())
+
+
+def describe(harness, prompt: str = '', timeout: float = 10.0):
+    client = harness.tester.create_client(DescribeScene, 'describe_scene')
+    return harness.call(client, DescribeScene.Request(prompt=prompt), timeout)
+
+
+def test_answer_comes_from_the_frame_sent(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    with harness.streaming(make_image(solid(RED), 'rgb8', stamp_sec=100)):
+        first = describe(harness, 'What colour?')
+    assert first.success, first.error
+    assert first.error == ''
+    assert first.model == 'gemma3:4b'
+    assert first.image_stamp.sec == 100
+    r, g, b = mean_rgb(first.description)
+    assert r > 240 and g < 15 and b < 15
+    assert first.description.endswith('prompt=What colour?')
+    assert 0 < first.latency < 5
+
+    # The same colour sent in the other channel order must still reach the model as blue.
+    with harness.streaming(make_image(solid(BLUE), 'bgr8', stamp_sec=200)):
+        second = describe(harness)
+    assert second.success, second.error
+    assert second.image_stamp.sec == 200
+    r, g, b = mean_rgb(second.description)
+    assert b > 240 and r < 15 and g < 15
+    # An empty prompt means the node's `prompt` parameter.
+    assert server.requests[-1].prompt == harness.node.get_parameter('prompt').value
+
+
+def test_large_frame_is_downsized_before_sending(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_size=320)
+    with harness.streaming(make_image(solid(RED, 1280, 720), 'rgb8', stamp_sec=1), rate=5):
+        answer = describe(harness)
+    assert answer.success, answer.error
+    seen = server.requests[-1].image
+    assert (seen.width, seen.height) == (320, 180)
+
+
+def test_no_frame_yet_fails_without_calling_the_model(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    answer = describe(harness)
+    assert not answer.success
+    assert f"no image received yet on '{harness.namespace}/camera/image_raw'" in answer.error
+    assert answer.description == ''
+    assert server.requests == []
+
+
+def test_stale_frame_fails_without_calling_the_model(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.3)
+    with harness.streaming(make_image(solid(RED), stamp_sec=5)):
+        pass
+    time.sleep(0.6)
+    answer = describe(harness)
+    assert not answer.success
+    assert 'older than max_image_age (0.3 s)' in answer.error
+    assert server.requests == []
+
+
+def test_periodic_captions_on_both_topics(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.3)
+    texts, stamped = [], []
+    harness.tester.create_subscription(String, 'caption', texts.append, 10)
+    harness.tester.create_subscription(Caption, 'caption_stamped', stamped.append, 10)
+    with harness.streaming(make_image(solid(RED), stamp_sec=42, frame_id='cam_optical')):
+        wait_for(lambda: texts and stamped, 10.0, 'a caption on both topics')
+    caption = stamped[0]
+    assert caption.header.stamp.sec == 42
+    assert caption.header.frame_id == 'cam_optical'
+    assert caption.model == 'gemma3:4b'
+    assert caption.prompt == harness.node.get_parameter('prompt').value
+    assert caption.text == texts[0].data
+    assert mean_rgb(caption.text)[0] > 240
+    assert caption.latency > 0
+
+
+def test_caption_skipped_when_no_new_frame(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.2)
+    with harness.streaming(make_image(solid(RED), stamp_sec=1), rate=200):
+        wait_for(lambda: len(server.requests) >= 1, 10.0, 'a first caption request')
+    time.sleep(0.3)  # let frames still in flight land
+    count = len(server.requests)
+    time.sleep(1.0)  # five ticks, no new frame
+    assert len(server.requests) == count
+
+
+def test_backend_down_then_back(make_harness):
+    with FakeVlmServer() as first:
+        port = first.port
+    harness = make_harness(base_url=f'http://127.0.0.1:{port}/v1', caption_period=0.0)
+    with harness.streaming(make_image(solid(RED), stamp_sec=7)):
+        down = describe(harness)
+        assert not down.success
+        assert 'cannot reach the VLM server' in down.error
+        assert down.image_stamp.sec == 7
+        with FakeVlmServer(port=port):
+            up = describe(harness)
+    assert up.success, up.error
+
+
+def test_hung_backend_is_cut_off_at_request_timeout(make_harness, server):
+    server.state.behaviour = 'hang'
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, request_timeout=1.0)
+    with harness.streaming(make_image(solid(RED), stamp_sec=3)):
+        started = time.monotonic()
+        answer = describe(harness, timeout=5.0)
+        elapsed = time.monotonic() - started
+    assert not answer.success
+    assert 'did not answer within request_timeout (1 s)' in answer.error
+    assert 0.9 < elapsed < 2.0
+
+
+def test_malformed_frame_then_good_frame(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    bad = make_image(solid(RED), stamp_sec=9)
+    bad.step = 10  # smaller than one row
+    with harness.streaming(bad):
+        answer = describe(harness)
+    assert not answer.success
+    assert 'cannot use the latest image: step 10 is smaller than one row' in answer.error
+    with harness.streaming(make_image(solid(RED), stamp_sec=10)):
+        assert describe(harness).success
+
+
+def test_busy_error_beyond_max_concurrent_requests(make_harness, server):
+    server.state.delay = 1.0
+    harness = make_harness(base_url=server.base_url, caption_period=0.0,
+                           max_concurrent_requests=1)
+    answers = []
+    with harness.streaming(make_image(solid(RED), stamp_sec=1)):
+        callers = [threading.Thread(target=lambda: answers.append(describe(harness)))
+                   for _ in range(3)]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+    assert sorted(a.success for a in answers) == [False, False, True]
+    for answer in answers:
+        if not answer.success:
+            assert answer.error.startswith('busy: 1 VLM request(s) already in flight')
+    assert server.max_in_flight == 1
+
+
+def _set_parameter(harness, name: str, value) -> 'SetParameters.Response':
+    client = harness.tester.create_client(SetParameters, 'vlm_node/set_parameters')
+    if isinstance(value, str):
+        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    elif isinstance(value, float):
+        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    else:
+        pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    request = SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)])
+    return harness.call(client, request).results[0]
+
+
+def test_parameters_set_at_run_time(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    rejected = _set_parameter(harness, 'jpeg_quality', 500)
+    assert not rejected.successful
+    assert 'jpeg_quality' in rejected.reason
+    assert harness.node.get_parameter('jpeg_quality').value == 85
+    rejected = _set_parameter(harness, 'base_url', 'localhost:11434')
+    assert not rejected.successful and 'base_url' in rejected.reason
+
+    assert _set_parameter(harness, 'prompt', 'Count the boxes.').successful
+    assert _set_parameter(harness, 'model', 'llava:7b').successful
+    with harness.streaming(make_image(solid(RED), stamp_sec=1)):
+        answer = describe(harness)
+    assert answer.success and answer.model == 'llava:7b'
+    assert server.requests[-1].prompt == 'Count the boxes.'
+    assert server.requests[-1].body['model'] == 'llava:7b'
+
+    # Read back over the parameter service, as `ros2 param get` does.
+    client = harness.tester.create_client(GetParameters, 'vlm_node/get_parameters')
+    values = harness.call(client, GetParameters.Request(names=['prompt'])).values
+    assert values[0].string_value == 'Count the boxes.'
+
+
+def test_caption_period_change_takes_effect(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    texts = []
+    harness.tester.create_subscription(String, 'caption', texts.append, 10)
+    with harness.streaming(make_image(solid(RED), stamp_sec=1)):
+        time.sleep(0.5)
+        assert texts == []
+        assert _set_parameter(harness, 'caption_period', 0.2).successful
+        wait_for(lambda: texts, 10.0, 'a caption after enabling caption_period')
+
+
+def test_bad_parameter_at_start_names_it(make_harness):
+    from rclpy.exceptions import ParameterException
+    from jetson_vlm_ros.settings import SettingsError
+    with pytest.raises((ParameterException, SettingsError), match='max_tokens'):
+        make_harness(max_tokens=0)
+    with pytest.raises(SettingsError, match="parameter 'base_url'"):
+        make_harness(base_url='not a url')
+
+
+def test_root_namespace_serves_describe_scene():
+    import rclpy
+    from jetson_vlm_ros.vlm_node import VlmNode
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = VlmNode(context=context)
+        assert node.resolve_service_name('describe_scene') == '/describe_scene'
+        assert node._image_sub.topic_name == '/image'
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
