@@ -37,11 +37,15 @@ PY
 fi
 
 export AMENT_PREFIX_PATH=$VIRTUAL_ENV
-echo "bootstrap: colcon build" >&2
-colcon --log-base "$root/log" build --base-paths "$root" \
-  --build-base "$root/build" --install-base "$root/install" \
-  --cmake-args -DCMAKE_PREFIX_PATH="$VIRTUAL_ENV" -DPython3_EXECUTABLE="$VIRTUAL_ENV/bin/python" \
-  -DBUILD_TESTING=OFF >&2
+echo "bootstrap: colcon build (output in log/colcon-build.txt)" >&2
+mkdir -p log
+if ! colcon --log-base "$root/log" build --base-paths "$root" \
+    --build-base "$root/build" --install-base "$root/install" \
+    --cmake-args -DCMAKE_PREFIX_PATH="$VIRTUAL_ENV" -DPython3_EXECUTABLE="$VIRTUAL_ENV/bin/python" \
+    -DBUILD_TESTING=OFF > log/colcon-build.txt 2>&1; then
+  cat log/colcon-build.txt >&2
+  exit 1
+fi
 
 # No `ros2 run` here (ros2cli is not on PyPI): put the node executables on the venv's PATH.
 for exe in install/jetson_vlm_ros/lib/jetson_vlm_ros/*; do

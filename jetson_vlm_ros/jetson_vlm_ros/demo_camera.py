@@ -56,7 +56,7 @@ class DemoCamera(Node):
         self._start = self.get_clock().now()
         self.create_timer(1.0 / rate, self._publish)
         self.get_logger().info(
-            f"publishing {self._width}x{self._height} rgb8 at {rate:g} Hz on "
+            f'publishing {self._width}x{self._height} rgb8 at {rate:g} Hz on '
             f"'{self._publisher.topic_name}'")
 
     def _publish(self) -> None:

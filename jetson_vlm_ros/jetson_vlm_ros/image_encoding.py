@@ -18,11 +18,10 @@ import base64
 from dataclasses import dataclass
 
 import cv2
-import numpy as np
-
 from jetson_vlm_ros.image_conversion import (
-    ImageConversionError, ImageMessage, image_to_pixels, PixelArray, pixels_to_bgr_or_gray,
+    image_to_pixels, ImageConversionError, ImageMessage, PixelArray, pixels_to_bgr_or_gray,
     to_8bit)
+import numpy as np
 
 
 @dataclass(frozen=True)

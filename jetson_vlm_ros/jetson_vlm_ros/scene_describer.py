@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import encode_image_message, EncodedImage
 from jetson_vlm_ros.settings import VlmSettings
@@ -96,13 +97,16 @@ class SceneDescriber:
                  encoder: ImageEncoder = encode_image_message) -> None:
         self.image_source = image_source
         self.slots = RequestSlots(max_concurrent_requests)
+        # One worker per slot, so a request with a slot never queues for a worker.
+        self._workers = DaemonWorkers(max_concurrent_requests)
         self._encoder = encoder
         self._client: Optional[VlmClient] = None
         self._client_key: Optional[tuple[str, str, float]] = None
         self._client_lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the server connections."""
+        """End waiting requests now (they fail with 'shutting down') and close connections."""
+        self._workers.close()
         with self._client_lock:
             if self._client is not None:
                 self._client.close()
@@ -152,10 +156,13 @@ class SceneDescriber:
                 model=settings.model, prompt=prompt, image_data_url=image.data_url(),
                 system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,
                 temperature=settings.temperature)
+            client = self.client_for(settings)
             try:
-                text = self.client_for(settings).complete(request)
+                text = self._workers.run(lambda: client.complete(request))
             except VlmError as error:
                 raise DescribeError(str(error)) from None
+            except WorkersClosedError:
+                raise DescribeError('vlm_node is shutting down') from None
         finally:
             self.slots.release()
         return Description(text, prompt, settings.model, time.monotonic() - started, frame)

@@ -27,6 +27,13 @@ from typing import Any, Optional
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
+from jetson_vlm_ros.image_conversion import ImageConversionError, PixelArray
+from jetson_vlm_ros.image_encoding import encode_image_message, encode_pixels, EncodedImage
+from jetson_vlm_ros.scene_describer import (
+    BusyError, DescribeError, Description, Frame, SceneDescriber)
+from jetson_vlm_ros.settings import (
+    PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
+from jetson_vlm_ros.vlm_client import VlmError
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 import rclpy
@@ -39,14 +46,6 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
-
-from jetson_vlm_ros.image_conversion import ImageConversionError, PixelArray
-from jetson_vlm_ros.image_encoding import encode_image_message, encode_pixels, EncodedImage
-from jetson_vlm_ros.scene_describer import (
-    BusyError, DescribeError, Description, Frame, SceneDescriber)
-from jetson_vlm_ros.settings import (
-    PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
-from jetson_vlm_ros.vlm_client import VlmError
 
 # A failing caption is logged when its reason changes, and otherwise at most this often.
 CAPTION_ERROR_LOG_PERIOD = 30.0
@@ -128,7 +127,8 @@ class VlmNode(Node):
         self.get_logger().info(
             f"describing '{self._image_sub.topic_name}' with {self._settings.model} at "
             f'{self._settings.base_url}; service '
-            f"'{self.resolve_service_name('describe_scene')}', captions every {self._settings.caption_period:g} s")
+            f"'{self.resolve_service_name('describe_scene')}', captions every "
+            f'{self._settings.caption_period:g} s')
 
     @property
     def executor_threads(self) -> int:

@@ -219,3 +219,17 @@ class FakeVlmServer:
                 self.wfile.write(data)
 
         return Handler
+
+
+if __name__ == '__main__':
+    # A stand-in to try the demo without a GPU: answers with the image's size and colour.
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--port', type=int, default=11434)
+    arguments = parser.parse_args()
+    with FakeVlmServer(arguments.port) as stand_in:
+        print(f'fake VLM server on {stand_in.base_url}; Ctrl-C stops', flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass

@@ -18,8 +18,8 @@ import socket
 import time
 
 from fake_vlm_server import FakeVlmServer
-from jetson_vlm_ros.image_encoding import encode_pixels
 from jetson_vlm_ros.image_conversion import PixelArray
+from jetson_vlm_ros.image_encoding import encode_pixels
 from jetson_vlm_ros.vlm_client import build_messages, VlmClient, VlmError, VlmRequest
 import numpy as np
 import pytest

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up (venv + colcon build, see bootstrap.sh), then run vlm_node on a synthetic camera
+# and print its captions until Ctrl-C. Talks to the VLM server at BASE_URL (default: Ollama
+# on this machine), asking MODEL (default gemma3:4b). DEMO_SECONDS=N stops it after N s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+# shellcheck disable=SC1091
+. .venv/bin/activate
+set +u
+# shellcheck disable=SC1091
+. install/setup.bash
+set -u
+export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+export PYTHONUNBUFFERED=1
+params=install/jetson_vlm_ros/share/jetson_vlm_ros/config/vlm.yaml
+
+set -m  # each background job gets its own process group, so Ctrl-C reaches it
+demo_camera --ros-args -r image:=/camera/image_raw &
+camera=$!
+vlm_node --ros-args --params-file "$params" -r image:=/camera/image_raw \
+  -p "base_url:=${BASE_URL:-http://localhost:11434/v1}" -p "model:=${MODEL:-gemma3:4b}" \
+  -p caption_period:=3.0 &
+node=$!
+stop() {
+  kill -INT -- "-$node" "-$camera" 2>/dev/null || true
+  wait "$node" "$camera" 2>/dev/null || true
+}
+trap 'stop; exit 0' INT TERM
+echo "demo: camera on /camera/image_raw, captions on /caption; Ctrl-C stops" >&2
+if [ -n "${DEMO_SECONDS:-}" ]; then
+  sleep "$DEMO_SECONDS"
+  stop
+else
+  wait "$node"
+  stop
+fi
