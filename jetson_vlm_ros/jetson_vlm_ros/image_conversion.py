@@ -117,9 +117,10 @@ def to_8bit(pixels: np.ndarray) -> np.ndarray:
     """Scale 16-bit pixels to 8 bits as cv_bridge does (x * 255 / 65535, rounded)."""
     if pixels.dtype == np.uint8:
         return pixels
-    if pixels.dtype.byteorder == '>':
-        # OpenCV only reads native byte order (little-endian on Jetson and x86).
-        pixels = pixels.astype(np.uint16)
+    if pixels.dtype.byteorder == '>' or pixels.strides[0] % pixels.itemsize:
+        # OpenCV reads only native byte order (little-endian on Jetson and x86) and rows
+        # that start on a 2-byte boundary (an odd step does not): copy into that layout.
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint16)
     return cv2.convertScaleAbs(pixels, alpha=255.0 / 65535.0)
 
 
@@ -141,7 +142,7 @@ _TO_BGR = {
 
 
 def pixels_to_rgb(image: PixelArray) -> np.ndarray:
-    """Return an 8-bit RGB copy of the pixels (height x width x 3)."""
+    """Return the pixels as 8-bit RGB (height x width x 3); rgb8 input may come back as is."""
     pixels = to_8bit(image.pixels)
     code = _TO_RGB[image.order]
     return np.ascontiguousarray(pixels) if code is None else cv2.cvtColor(pixels, code)

@@ -141,7 +141,7 @@ class SceneDescriber:
         """Describe the frame; raise BusyError when no slot is free, DescribeError on failure."""
         started = time.monotonic()
         frame = self.check_frame(frame, settings, started)
-        prompt = prompt or settings.prompt
+        prompt = prompt if prompt.strip() else settings.prompt
         if not self.slots.try_acquire():
             raise BusyError(
                 f'busy: {self.slots.limit} VLM request(s) already in flight '
@@ -152,6 +152,9 @@ class SceneDescriber:
                     frame.message, settings.max_image_size, settings.jpeg_quality)
             except ImageConversionError as error:
                 raise DescribeError(f'cannot use the latest image: {error}') from None
+            except Exception as error:  # noqa: B902 - e.g. cv2.error on a frame we misjudged
+                raise DescribeError(
+                    f'cannot use the latest image: {type(error).__name__}: {error}') from None
             request = VlmRequest(
                 model=settings.model, prompt=prompt, image_data_url=image.data_url(),
                 system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,

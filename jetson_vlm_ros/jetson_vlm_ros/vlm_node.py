@@ -156,7 +156,9 @@ class VlmNode(Node):
         frame = self._latest_frame
         try:
             description = self._describer.describe(frame, request.prompt, settings)
-        except DescribeError as error:
+        except Exception as error:  # noqa: B902 - a service answers, whatever went wrong
+            if not isinstance(error, DescribeError):
+                self.get_logger().error(f'describe_scene: unexpected {error!r}')
             response.success = False
             response.error = str(error)
             if frame is not None:
@@ -177,7 +179,7 @@ class VlmNode(Node):
             description = self._describer.describe(frame, '', self._settings)
         except BusyError:
             return  # service calls hold every slot; the next tick tries again
-        except DescribeError as error:
+        except Exception as error:  # noqa: B902 - the timer must keep its rhythm
             self._log_caption_error(str(error))
             return
         self._last_captioned_sequence = frame.sequence

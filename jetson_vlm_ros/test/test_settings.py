@@ -1,0 +1,225 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The parameter table: defaults, ranges, types, and the shipped config/vlm.yaml."""
+
+from dataclasses import fields
+import math
+from pathlib import Path
+
+from jetson_vlm_ros.settings import (
+    DEFAULT_SETTINGS, PARAMETERS, PARAMETERS_BY_NAME, settings_from, SettingsError,
+    VlmSettings)
+import pytest
+import yaml
+
+CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'vlm.yaml'
+NUMERIC = [spec for spec in PARAMETERS if spec.min_value is not None]
+FLOATS = [spec for spec in NUMERIC if isinstance(spec.default, float)]
+INTS = [spec for spec in NUMERIC if type(spec.default) is int]
+STRINGS = [spec for spec in PARAMETERS if isinstance(spec.default, str)]
+
+
+def names(specs):
+    return [spec.name for spec in specs]
+
+
+def test_table_matches_settings_fields():
+    assert names(PARAMETERS) == [f.name for f in fields(VlmSettings)]
+    assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
+    assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
+    assert sorted(names(NUMERIC) + names(STRINGS)) == sorted(names(PARAMETERS))
+    assert len(FLOATS) == 4 and len(INTS) == 4 and len(STRINGS) == 5
+
+
+@pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
+def test_default_passes_its_own_check(spec):
+    assert spec.problem(spec.default) is None
+    if spec.min_value is not None:
+        assert spec.max_value is not None
+        assert spec.min_value <= spec.default <= spec.max_value
+        assert type(spec.min_value) is type(spec.default)
+        assert type(spec.max_value) is type(spec.default)
+
+
+def test_defaults_are_settings_from_nothing():
+    assert settings_from({}) == DEFAULT_SETTINGS
+    for spec in PARAMETERS:
+        assert getattr(DEFAULT_SETTINGS, spec.name) == spec.default
+
+
+def test_read_only_is_only_the_executor_size():
+    assert [spec.name for spec in PARAMETERS if spec.read_only] == ['max_concurrent_requests']
+
+
+def below_min(spec):
+    return spec.min_value - (1 if type(spec.default) is int else 0.001)
+
+
+def above_max(spec):
+    return spec.max_value + (1 if type(spec.default) is int else 0.001)
+
+
+@pytest.mark.parametrize('spec', NUMERIC, ids=names(NUMERIC))
+@pytest.mark.parametrize('pick', [below_min, above_max], ids=['below_min', 'above_max'])
+def test_out_of_range_is_refused(spec, pick):
+    value = pick(spec)
+    with pytest.raises(SettingsError) as caught:
+        DEFAULT_SETTINGS.updated({spec.name: value})
+    text = str(caught.value)
+    assert f"parameter '{spec.name}'" in text
+    assert f'[{spec.min_value}, {spec.max_value}]' in text
+    assert 'is outside' in text
+
+
+@pytest.mark.parametrize('spec', NUMERIC, ids=names(NUMERIC))
+def test_range_ends_are_accepted(spec):
+    for value in (spec.min_value, spec.max_value):
+        assert getattr(DEFAULT_SETTINGS.updated({spec.name: value}), spec.name) == value
+
+
+@pytest.mark.parametrize('spec', FLOATS, ids=names(FLOATS))
+@pytest.mark.parametrize('value', [math.nan, math.inf, -math.inf])
+def test_non_finite_floats_are_refused(spec, value):
+    with pytest.raises(SettingsError, match=spec.name):
+        DEFAULT_SETTINGS.updated({spec.name: value})
+
+
+@pytest.mark.parametrize('spec', FLOATS, ids=names(FLOATS))
+def test_string_for_float_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type float, got str"):
+        DEFAULT_SETTINGS.updated({spec.name: str(spec.default)})
+
+
+@pytest.mark.parametrize('spec', INTS, ids=names(INTS))
+def test_float_for_int_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type int, got float"):
+        DEFAULT_SETTINGS.updated({spec.name: float(spec.default)})
+
+
+@pytest.mark.parametrize('spec', INTS, ids=names(INTS))
+def test_bool_for_int_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type int, got bool"):
+        DEFAULT_SETTINGS.updated({spec.name: True})
+
+
+@pytest.mark.parametrize('spec', FLOATS, ids=names(FLOATS))
+def test_bool_for_float_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type float, got bool"):
+        DEFAULT_SETTINGS.updated({spec.name: True})
+
+
+@pytest.mark.parametrize('spec', STRINGS, ids=names(STRINGS))
+def test_number_for_string_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type str, got int"):
+        DEFAULT_SETTINGS.updated({spec.name: 5})
+
+
+@pytest.mark.parametrize('spec', FLOATS, ids=names(FLOATS))
+def test_int_for_float_is_stored_as_float(spec):
+    value = int(math.ceil(spec.min_value))
+    stored = getattr(DEFAULT_SETTINGS.updated({spec.name: value}), spec.name)
+    assert type(stored) is float
+    assert stored == value
+
+
+@pytest.mark.parametrize('name', ['model', 'prompt'])
+@pytest.mark.parametrize('value', ['', '   ', '\n\t'])
+def test_empty_model_or_prompt_is_refused(name, value):
+    with pytest.raises(SettingsError) as caught:
+        DEFAULT_SETTINGS.updated({name: value})
+    text = str(caught.value)
+    assert f"parameter '{name}'" in text
+    assert 'must not be empty' in text
+    assert 'a non-empty string' in text
+
+
+@pytest.mark.parametrize('name', ['system_prompt', 'api_key'])
+def test_empty_system_prompt_and_api_key_are_allowed(name):
+    assert getattr(DEFAULT_SETTINGS.updated({name: ''}), name) == ''
+
+
+@pytest.mark.parametrize('url', [
+    'localhost:11434', 'ftp://x', 'localhost:11434/v1', '', 'http://', 'file:///tmp/x',
+    '//localhost:11434/v1'])
+def test_non_http_base_url_is_refused(url):
+    with pytest.raises(SettingsError) as caught:
+        DEFAULT_SETTINGS.updated({'base_url': url})
+    text = str(caught.value)
+    assert "parameter 'base_url'" in text
+    assert 'http://' in text and 'https://' in text
+
+
+@pytest.mark.parametrize('url', [
+    'http://localhost:11434/v1', 'https://vlm.example.com/v1', 'http://192.168.1.5:9000/v1'])
+def test_http_base_url_is_accepted(url):
+    assert DEFAULT_SETTINGS.updated({'base_url': url}).base_url == url
+
+
+@pytest.mark.parametrize('name', ['modle', 'Model', 'qos_overrides', ''])
+def test_unknown_parameter_is_refused(name):
+    with pytest.raises(SettingsError, match=f"unknown parameter '{name}'"):
+        DEFAULT_SETTINGS.updated({name: 'gemma3:4b'})
+
+
+def test_first_bad_change_is_named_and_nothing_changes():
+    with pytest.raises(SettingsError, match='jpeg_quality'):
+        DEFAULT_SETTINGS.updated({'max_tokens': 64, 'jpeg_quality': 0})
+    assert DEFAULT_SETTINGS.max_tokens == 128
+
+
+def test_updated_returns_a_new_object():
+    changed = DEFAULT_SETTINGS.updated({'temperature': 0.7, 'model': 'llava:7b'})
+    assert changed.temperature == 0.7 and changed.model == 'llava:7b'
+    assert DEFAULT_SETTINGS.temperature == 0.2 and DEFAULT_SETTINGS.model == 'gemma3:4b'
+    assert changed.max_tokens == DEFAULT_SETTINGS.max_tokens
+
+
+def test_repr_hides_the_api_key():
+    settings = settings_from({'api_key': 'sk-VERY-secret-1234'})
+    assert settings.api_key == 'sk-VERY-secret-1234'
+    for shown in (repr(settings), str(settings), f'{settings}', repr([settings])):
+        assert 'sk-VERY-secret-1234' not in shown
+        assert 'api_key=<hidden>' in shown
+        assert "model='gemma3:4b'" in shown
+    assert "'ollama'" not in repr(DEFAULT_SETTINGS)
+
+
+def test_api_key_type_error_does_not_quote_the_value():
+    with pytest.raises(SettingsError) as caught:
+        DEFAULT_SETTINGS.updated({'api_key': 987654321})
+    assert '987654321' not in str(caught.value)
+
+
+def load_config():
+    with open(CONFIG, encoding='utf-8') as stream:
+        return yaml.safe_load(stream)['/**']['ros__parameters']
+
+
+def test_config_lists_exactly_the_parameters():
+    assert sorted(load_config()) == sorted(names(PARAMETERS))
+
+
+@pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
+def test_config_values_are_valid_and_typed_as_defaults(spec):
+    value = load_config()[spec.name]
+    assert type(value) is type(spec.default)
+    assert spec.problem(value) is None
+
+
+def test_config_builds_settings():
+    config = load_config()
+    settings = settings_from(config)
+    for name, value in config.items():
+        assert getattr(settings, name) == value
