@@ -16,12 +16,20 @@
 
 import base64
 from dataclasses import dataclass
+from typing import Any, Optional, Protocol
 
 import cv2
 from jetson_vlm_ros.image_conversion import (
     image_to_pixels, ImageConversionError, ImageMessage, PixelArray, pixels_to_bgr_or_gray,
     to_8bit)
 import numpy as np
+
+
+class CompressedImageMessage(Protocol):
+    """The fields of sensor_msgs/CompressedImage that encoding reads."""
+
+    format: str  # noqa: A003 - the name of the message field
+    data: Any
 
 
 @dataclass(frozen=True)
@@ -76,3 +84,75 @@ def encode_pixels(image: PixelArray, max_size: int, jpeg_quality: int) -> Encode
 def encode_image_message(msg: ImageMessage, max_size: int, jpeg_quality: int) -> EncodedImage:
     """Convert a sensor_msgs/Image-shaped message to a downsized JPEG."""
     return encode_pixels(image_to_pixels(msg), max_size, jpeg_quality)
+
+
+# JPEG start-of-frame markers (baseline, extended, progressive, lossless, ...): they carry
+# the image size. DHT (C4), JPG (C8) and DAC (CC) share the range but are not frames.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+    """Return (width, height) from a JPEG's frame header without decoding, or None."""
+    if data[:2] != b'\xff\xd8':
+        return None
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = int.from_bytes(data[position + 2:position + 4], 'big')
+        if marker in _SOF_MARKERS:
+            if position + 9 > len(data):
+                return None
+            height = int.from_bytes(data[position + 5:position + 7], 'big')
+            width = int.from_bytes(data[position + 7:position + 9], 'big')
+            return (width, height) if width and height else None
+        if marker == 0xDA or length < 2:  # image data starts before any frame header
+            return None
+        position += 2 + length
+    return None
+
+
+def _reduced_decode_flag(width: int, height: int, max_size: int) -> int:
+    # libjpeg can decode at 1/2, 1/4 or 1/8 scale for far less work than full size;
+    # pick the smallest scale that still leaves the longest side at least max_size.
+    longest = max(width, height)
+    for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
+                         (2, cv2.IMREAD_REDUCED_COLOR_2)):
+        if longest // factor >= max_size:
+            return flag
+    return cv2.IMREAD_COLOR
+
+
+def encode_compressed_message(msg: CompressedImageMessage, max_size: int,
+                              jpeg_quality: int) -> EncodedImage:
+    """
+    Prepare a sensor_msgs/CompressedImage-shaped message for the model.
+
+    A JPEG already within max_size is forwarded byte for byte: no decode, no re-encode.
+    Anything else (a larger JPEG, PNG, ...) is decoded, downsized and encoded as JPEG.
+    """
+    data = bytes(msg.data)
+    if not data:
+        raise ImageConversionError(f"compressed image (format '{msg.format}') has no data")
+    size = jpeg_size(data)
+    if size is not None and max(size) <= max_size:
+        return EncodedImage(data, *size)
+    flag = _reduced_decode_flag(*size, max_size) if size else cv2.IMREAD_COLOR
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if pixels is None:
+        raise ImageConversionError(
+            f"compressed image (format '{msg.format}', {len(data)} bytes) does not decode")
+    ready = resize_to_fit(pixels, max_size)
+    height, width = ready.shape[:2]
+    return EncodedImage(encode_jpeg(ready, jpeg_quality), width, height)
+
+
+def encode_any_message(msg: Any, max_size: int, jpeg_quality: int) -> EncodedImage:
+    """Encode a sensor_msgs/Image or sensor_msgs/CompressedImage (told apart by `format`)."""
+    if hasattr(msg, 'format'):
+        return encode_compressed_message(msg, max_size, jpeg_quality)
+    return encode_image_message(msg, max_size, jpeg_quality)

@@ -41,6 +41,15 @@ def _http_url(value: str) -> Optional[str]:
     return None
 
 
+def _image_transport(value: str) -> Optional[str]:
+    return None if value in IMAGE_TRANSPORTS else f"must be one of {', '.join(IMAGE_TRANSPORTS)}"
+
+
+# Like image_transport: 'raw' subscribes `image` (sensor_msgs/Image), 'compressed'
+# subscribes `<image>/compressed` (sensor_msgs/CompressedImage).
+IMAGE_TRANSPORTS = ('raw', 'compressed')
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     """One parameter: its default, what it means and which values it accepts."""
@@ -63,6 +72,8 @@ class ParameterSpec:
             return 'a non-empty string'
         if self.check is _http_url:
             return 'an http:// or https:// URL'
+        if self.check is _image_transport:
+            return ' or '.join(f"'{name}'" for name in IMAGE_TRANSPORTS)
         return 'any string'
 
     def problem(self, value: Any) -> Optional[str]:
@@ -85,7 +96,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'OpenAI-compatible API root of the VLM server (Ollama: port 11434, /v1).',
                   check=_http_url),
     ParameterSpec('api_key', 'ollama',
-                  'API key sent as a bearer token; Ollama ignores it. Never logged.'),
+                  'API key sent as a bearer token; Ollama ignores it. Never logged. Empty: '
+                  'taken from the OPENAI_API_KEY environment variable.'),
     ParameterSpec('prompt',
                   'Describe what the robot camera sees in one or two short sentences.',
                   'Prompt for periodic captions and for service calls with an empty prompt.',
@@ -110,6 +122,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('max_concurrent_requests', 2,
                   'Most VLM requests in flight at once (captions included); further service '
                   'calls are answered at once with a busy error.', 1, 16, read_only=True),
+    ParameterSpec('image_transport', 'raw',
+                  "How the camera arrives: 'raw' subscribes `image` (sensor_msgs/Image), "
+                  "'compressed' subscribes `image/compressed` (sensor_msgs/CompressedImage, "
+                  'JPEG or PNG, as image_transport publishes it).',
+                  read_only=True, check=_image_transport),
 )
 
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -132,6 +149,7 @@ class VlmSettings:
     jpeg_quality: int
     max_image_age: float
     max_concurrent_requests: int
+    image_transport: str
 
     def __repr__(self) -> str:
         """Show every field but the API key, so a logged settings object leaks no secret."""

@@ -21,6 +21,7 @@ ever appears in an error.
 """
 
 from dataclasses import dataclass
+import os
 from typing import Any, Optional
 
 import openai
@@ -76,8 +77,11 @@ class VlmClient:
         self.timeout = timeout
         # No retries: a retry after a timeout would double the caller's wait; the caller
         # (a service client or the caption timer) decides when to ask again.
+        # An empty key parameter means the environment's OPENAI_API_KEY: a key kept there
+        # never shows up in `ros2 param dump`. Ollama accepts any key.
         self._client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or 'none', timeout=timeout, max_retries=0)
+            base_url=base_url, api_key=api_key or os.environ.get('OPENAI_API_KEY') or 'none',
+            timeout=timeout, max_retries=0)
 
     def close(self) -> None:
         """Close the pooled connections."""

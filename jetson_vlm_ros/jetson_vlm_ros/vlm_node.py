@@ -23,12 +23,12 @@ reference to the message: conversion happens per request, on the latest frame on
 
 import sys
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
 from jetson_vlm_ros.image_conversion import ImageConversionError, PixelArray
-from jetson_vlm_ros.image_encoding import encode_image_message, encode_pixels, EncodedImage
+from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
 from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Description, Frame, SceneDescriber)
 from jetson_vlm_ros.settings import (
@@ -44,7 +44,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 
 # A failing caption is logged when its reason changes, and otherwise at most this often.
@@ -67,9 +67,9 @@ def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
 
 
 def encode_with_cv_bridge_fallback(msg: Any, max_size: int, jpeg_quality: int) -> EncodedImage:
-    """Encode with our converter; for other encodings use cv_bridge where it is installed."""
+    """Encode with our converters; for other raw encodings use cv_bridge where installed."""
     try:
-        return encode_image_message(msg, max_size, jpeg_quality)
+        return encode_any_message(msg, max_size, jpeg_quality)
     except ImageConversionError as error:
         if 'unsupported image encoding' not in str(error):
             raise
@@ -106,8 +106,14 @@ class VlmNode(Node):
             history=qos_profile_sensor_data.history, depth=1,
             reliability=qos_profile_sensor_data.reliability,
             durability=qos_profile_sensor_data.durability)
+        if self._settings.image_transport == 'compressed':
+            # As image_transport names it: the resolved (remapped) base topic + /compressed.
+            image_type = CompressedImage
+            image_topic = self.resolve_topic_name('image') + '/compressed'
+        else:
+            image_type, image_topic = Image, 'image'
         self._image_sub = self.create_subscription(
-            Image, 'image', self._on_image, image_qos,
+            image_type, image_topic, self._on_image, image_qos,
             callback_group=MutuallyExclusiveCallbackGroup(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._describer = SceneDescriber(
@@ -144,7 +150,7 @@ class VlmNode(Node):
 
     # --- callbacks -------------------------------------------------------------------
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Union[Image, CompressedImage]) -> None:
         # Keep a reference only: conversion waits until a request needs this frame.
         self._frames_received += 1
         self._latest_frame = Frame(msg, time.monotonic(), self._frames_received)

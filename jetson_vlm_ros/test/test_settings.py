@@ -40,7 +40,7 @@ def test_table_matches_settings_fields():
     assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
     assert sorted(names(NUMERIC) + names(STRINGS)) == sorted(names(PARAMETERS))
-    assert len(FLOATS) == 4 and len(INTS) == 4 and len(STRINGS) == 5
+    assert len(FLOATS) == 4 and len(INTS) == 4 and len(STRINGS) == 6
 
 
 @pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
@@ -60,7 +60,8 @@ def test_defaults_are_settings_from_nothing():
 
 
 def test_read_only_is_only_the_executor_size():
-    assert [spec.name for spec in PARAMETERS if spec.read_only] == ['max_concurrent_requests']
+    assert [spec.name for spec in PARAMETERS if spec.read_only] == [
+        'max_concurrent_requests', 'image_transport']
 
 
 def below_min(spec):

@@ -138,3 +138,12 @@ def test_errors_never_contain_key_or_image(server):
 def test_list_models(server):
     server.state.models = ['gemma3:4b', 'llava:7b']
     assert VlmClient(server.base_url, 'k', 2.0).list_models(1.0) == ['gemma3:4b', 'llava:7b']
+
+
+def test_empty_api_key_comes_from_environment(server, monkeypatch):
+    monkeypatch.setenv('OPENAI_API_KEY', 'from-env')
+    VlmClient(server.base_url, '', 2.0).complete(request())
+    assert server.requests[-1].authorization == 'Bearer from-env'
+    monkeypatch.delenv('OPENAI_API_KEY')
+    VlmClient(server.base_url, '', 2.0).complete(request())
+    assert server.requests[-1].authorization == 'Bearer none'

@@ -257,3 +257,30 @@ def test_root_namespace_serves_describe_scene():
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_compressed_transport_forwards_small_jpeg(make_harness, server):
+    import cv2
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage
+    harness = make_harness(base_url=server.base_url, caption_period=0.0,
+                           image_transport='compressed')
+    expected_topic = f'{harness.namespace}/camera/image_raw/compressed'
+    assert harness.node._image_sub.topic_name == expected_topic
+    publisher = harness.tester.create_publisher(
+        CompressedImage, 'camera/image_raw/compressed', qos_profile_sensor_data)
+    ok, data = cv2.imencode('.jpg', solid(BLUE)[:, :, ::-1])
+    msg = CompressedImage(format='jpeg', data=data.tobytes())
+    msg.header.stamp.sec = 77
+
+    def received() -> bool:
+        publisher.publish(msg)
+        frame = harness.node._latest_frame
+        return frame is not None and frame.message.header.stamp.sec == 77
+    wait_for(received, 10.0, 'vlm_node to receive the compressed frame')
+    answer = describe(harness)
+    assert answer.success, answer.error
+    assert answer.image_stamp.sec == 77
+    r, g, b = mean_rgb(answer.description)
+    assert b > 240 and r < 15 and g < 15
+    assert (server.requests[-1].image.width, server.requests[-1].image.height) == (64, 48)
