@@ -23,7 +23,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 # Launch arguments that, when given, override the same parameter of the params file.
-PARAMETER_ARGUMENTS = ('model', 'base_url')
+PARAMETER_ARGUMENTS = ('model', 'base_url', 'image_transport')
 
 
 def _vlm_node(context: LaunchContext) -> list[Node]:
@@ -62,6 +62,11 @@ def generate_launch_description() -> LaunchDescription:
             'base_url', default_value='',
             description='OpenAI-compatible API root, e.g. http://localhost:11434/v1 '
                         '(empty: from params_file)'),
+        DeclareLaunchArgument(
+            'image_transport', default_value='',
+            description="'raw' (sensor_msgs/Image on image_topic) or 'compressed' "
+                        '(sensor_msgs/CompressedImage on image_topic/compressed); '
+                        'empty: from params_file'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace for the node, its topics and its service'),

@@ -24,7 +24,8 @@ import yaml
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(PACKAGE_ROOT, 'launch', 'vlm.launch.py')
-ARGUMENTS = {'image_topic', 'params_file', 'model', 'base_url', 'namespace', 'log_level'}
+ARGUMENTS = {'image_topic', 'params_file', 'model', 'base_url', 'image_transport', 'namespace',
+             'log_level'}
 
 
 def launch_source() -> str:
