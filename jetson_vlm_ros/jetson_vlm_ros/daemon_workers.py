@@ -62,6 +62,14 @@ class DaemonWorkers:
             with self._lock:
                 self._pending.discard(future)
 
+    def submit(self, call: Callable[[], object]) -> None:
+        """Run call on a worker without waiting for it; what it raises is its own business."""
+        future: Future = Future()
+        with self._lock:
+            if self._closed:
+                raise WorkersClosedError('shutting down')
+        self._jobs.put((call, future))
+
     def close(self) -> None:
         """Fail every waiting caller now and let the threads end after their current call."""
         with self._lock:

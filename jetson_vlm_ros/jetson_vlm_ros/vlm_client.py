@@ -21,7 +21,9 @@ ever appears in an error.
 """
 
 from dataclasses import dataclass
+import json
 import os
+import re
 from typing import Any, Optional
 
 import openai
@@ -61,8 +63,15 @@ def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
     return messages
 
 
-def quote_reply(text: str) -> str:
-    """Shorten a server reply for an error message."""
+# A server may echo the request back in an error: never quote an image from it.
+_DATA_URL = re.compile(r'data:[\w/+.-]*;base64,[A-Za-z0-9+/=\\]*')
+
+
+def quote_reply(text: str, secret: str = '') -> str:
+    """Shorten a server reply for an error message, without images or the API key."""
+    text = _DATA_URL.sub('data:<image omitted>', text)
+    if secret:
+        text = text.replace(secret, '<api_key>')
     text = ' '.join(text.split())
     if len(text) > REPLY_QUOTE_CHARS:
         return text[:REPLY_QUOTE_CHARS] + '...'
@@ -75,6 +84,7 @@ class VlmClient:
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         self.base_url = base_url
         self.timeout = timeout
+        self._secret = api_key  # only to keep it out of quoted replies
         # No retries: a retry after a timeout would double the caller's wait; the caller
         # (a service client or the caption timer) decides when to ask again.
         # An empty key parameter means the environment's OPENAI_API_KEY: a key kept there
@@ -98,6 +108,8 @@ class VlmClient:
             )
         except openai.APIError as error:
             raise VlmError(self._explain(error, request.model)) from None
+        except json.JSONDecodeError:
+            raise VlmError(self._not_a_completion('a body that is not valid JSON')) from None
         return self._answer_text(completion)
 
     def list_models(self, timeout: float) -> list[str]:
@@ -107,12 +119,16 @@ class VlmClient:
             return [model.id for model in page.data]
         except openai.APIError as error:
             raise VlmError(self._explain(error, model=None)) from None
+        except json.JSONDecodeError:
+            raise VlmError(self._not_a_completion('a body that is not valid JSON')) from None
+
+    def _not_a_completion(self, what: str) -> str:
+        return f'the VLM server at {self.base_url} did not answer with a chat completion: {what}'
 
     def _answer_text(self, completion: Any) -> str:
         if not isinstance(completion, ChatCompletion):
-            raise VlmError(
-                f'the VLM server at {self.base_url} did not answer with a chat completion: '
-                f"'{quote_reply(str(completion))}'")
+            raise VlmError(self._not_a_completion(
+                f"'{quote_reply(str(completion), self._secret)}'"))
         if not completion.choices:
             raise VlmError(f'the VLM server at {self.base_url} answered with no choices')
         message = completion.choices[0].message
@@ -127,14 +143,14 @@ class VlmClient:
             return f'{where} did not answer within request_timeout ({self.timeout:g} s)'
         if isinstance(error, openai.APIConnectionError):
             cause = error.__cause__ or error.__context__
-            reason = f' ({quote_reply(str(cause))})' if cause and str(cause) else ''
+            reason = f' ({quote_reply(str(cause), self._secret)})' if cause and str(cause) else ''
             if type(cause).__name__ in ('RemoteProtocolError', 'ReadError'):
                 return (f'the connection to {where} broke mid-reply{reason}; '
                         f'the server may have crashed or restarted')
             return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
                     f'then `ollama pull {model or "gemma3:4b"}`')
         if isinstance(error, openai.APIStatusError):
-            reply = quote_reply(error.response.text)
+            reply = quote_reply(error.response.text, self._secret)
             if error.status_code == 404 and model:
                 return (f"{where} does not know model '{model}' (HTTP 404: {reply}). "
                         f'Pull it with `ollama pull {model}`, or check that base_url is the '
@@ -142,4 +158,4 @@ class VlmClient:
             return f'{where} answered HTTP {error.status_code}: {reply}'
         if isinstance(error, openai.APIResponseValidationError):
             return f'{where} sent a reply that is not a valid chat completion'
-        return f'{where} failed: {quote_reply(str(error))}'
+        return f'{where} failed: {quote_reply(str(error), self._secret)}'

@@ -15,13 +15,15 @@
 """
 vlm_node: wires the scene describer to ROS topics, a service, parameters and a timer.
 
-Threading, chosen by measurement (see bench/): a MultiThreadedExecutor with one thread per
-allowed VLM request plus two, so that while requests wait on the model, images keep
-arriving and parameter and busy answers keep flowing. The image callback only stores a
-reference to the message: conversion happens per request, on the latest frame only.
+Threading, chosen by measurement (see bench/): an OffloadingExecutor runs the camera,
+parameter and publishing work inline, as cheaply as rclpy.spin, and hands the service and
+the caption timer, which wait on the model, to one worker per request slot plus one for
+busy answers. The image callback only stores a reference to the message: conversion
+happens per request, on the latest frame only.
 """
 
 import sys
+import threading
 import time
 from typing import Any, Optional, Union
 
@@ -29,6 +31,7 @@ from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
 from jetson_vlm_ros.image_conversion import ImageConversionError, PixelArray
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
+from jetson_vlm_ros.offloading_executor import OffloadingExecutor
 from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Description, Frame, SceneDescriber)
 from jetson_vlm_ros.settings import (
@@ -37,9 +40,9 @@ from jetson_vlm_ros.vlm_client import VlmError
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
@@ -54,8 +57,10 @@ SERVER_CHECK_TIMEOUT = 3.0
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    # dynamic_typing: a value of the wrong type reaches our validation, whose reason names
+    # the parameter and the expected type (rclpy's own check names neither).
     descriptor = ParameterDescriptor(
-        description=spec.description, read_only=spec.read_only,
+        description=spec.description, read_only=spec.read_only, dynamic_typing=True,
         additional_constraints=f'valid: {spec.valid_values()}')
     if isinstance(spec.default, float):
         descriptor.floating_point_range = [FloatingPointRange(
@@ -114,7 +119,6 @@ class VlmNode(Node):
             image_type, image_topic = Image, 'image'
         self._image_sub = self.create_subscription(
             image_type, image_topic, self._on_image, image_qos,
-            callback_group=MutuallyExclusiveCallbackGroup(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self._describer = SceneDescriber(
             self._image_sub.topic_name, self._settings.max_concurrent_requests,
@@ -122,14 +126,17 @@ class VlmNode(Node):
 
         self._caption_pub = self.create_publisher(String, 'caption', 10)
         self._caption_stamped_pub = self.create_publisher(Caption, 'caption_stamped', 10)
+        # Callbacks that wait on the model run on worker threads (see OffloadingExecutor);
+        # everything else runs inline on the spinning thread.
+        self.slow_callbacks = ReentrantCallbackGroup()
         self._service = self.create_service(
             DescribeScene, 'describe_scene', self._on_describe_scene,
-            callback_group=ReentrantCallbackGroup())
-        self._caption_group = MutuallyExclusiveCallbackGroup()
+            callback_group=self.slow_callbacks)
+        self._caption_running = threading.Lock()
         self._caption_timer = None
         self._schedule_captions(self._settings.caption_period)
         self._server_check = self.create_timer(
-            0.0, self._check_server, callback_group=self._caption_group)
+            0.0, self._check_server, callback_group=self.slow_callbacks)
         self.get_logger().info(
             f"describing '{self._image_sub.topic_name}' with {self._settings.model} at "
             f'{self._settings.base_url}; service '
@@ -137,9 +144,16 @@ class VlmNode(Node):
             f'{self._settings.caption_period:g} s')
 
     @property
-    def executor_threads(self) -> int:
-        """Threads the executor needs: every request slot, plus images and everything else."""
-        return self._settings.max_concurrent_requests + 2
+    def worker_threads(self) -> int:
+        """Workers for slow callbacks: one per request slot, plus one for busy answers."""
+        return self._settings.max_concurrent_requests + 1
+
+    def make_executor(self, context: Any = None) -> OffloadingExecutor:
+        """Return the executor this node is meant to spin in."""
+        executor = OffloadingExecutor(self.slow_callbacks, self.worker_threads, context=context)
+        executor.set_error_logger(self.get_logger().error)
+        executor.add_node(self)
+        return executor
 
     def destroy_node(self) -> None:
         """Close the server connections too, so in-flight requests end now."""
@@ -178,6 +192,15 @@ class VlmNode(Node):
         return response
 
     def _on_caption_timer(self) -> None:
+        # Skip the tick while the previous caption still runs: the rhythm stays the period's.
+        if not self._caption_running.acquire(blocking=False):
+            return
+        try:
+            self._caption_latest_frame()
+        finally:
+            self._caption_running.release()
+
+    def _caption_latest_frame(self) -> None:
         frame = self._latest_frame
         if frame is None or frame.sequence == self._last_captioned_sequence:
             return  # nothing new to say
@@ -202,9 +225,10 @@ class VlmNode(Node):
         except VlmError as error:
             # One line for the operator; identical caption failures stay quiet for a while.
             self._caption_error = (str(error), time.monotonic())
+            hint = (' (or with Docker: `docker run -d -p 11434:11434 ollama/ollama`)'
+                    if str(error).startswith('cannot reach') else '')
             self.get_logger().warning(
-                f'{error} (or with Docker: `docker run -d -p 11434:11434 ollama/ollama`); '
-                f'the node keeps running and retries on every request')
+                f'{error}{hint}; the node keeps running and retries on every request')
             return
         if models and settings.model not in models:
             self.get_logger().warning(
@@ -234,7 +258,7 @@ class VlmNode(Node):
             self._caption_timer = None
         if period > 0:
             self._caption_timer = self.create_timer(
-                period, self._on_caption_timer, callback_group=self._caption_group)
+                period, self._on_caption_timer, callback_group=self.slow_callbacks)
 
     def _publish_caption(self, description: Description) -> None:
         self._caption_pub.publish(String(data=description.text))
@@ -257,9 +281,7 @@ def main(args: Optional[list[str]] = None) -> None:
     node: Optional[VlmNode] = None
     try:
         node = VlmNode()
-        executor = MultiThreadedExecutor(num_threads=node.executor_threads)
-        executor.add_node(node)
-        executor.spin()
+        node.make_executor().spin()
     except KeyboardInterrupt:
         pass
     except ExternalShutdownException:

@@ -26,10 +26,13 @@ import pytest
 
 # Keep DDS discovery on this machine and away from other ROS graphs (Jazzy and later).
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# Let big frames (4K, 25 MB) cross between DDS participants (Fast DDS 2.13+: TCP and shared
+# memory with large-message support). Read when a context starts, so it is set before any.
+os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
 
 try:
     import rclpy
-    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
     from rclpy.qos import qos_profile_sensor_data
@@ -91,9 +94,8 @@ class RosHarness:
         self.image_pub = self.tester.create_publisher(
             Image, 'camera/image_raw', qos_profile_sensor_data)
         self._executors = [
-            MultiThreadedExecutor(num_threads=self.node.executor_threads, context=self.context),
+            self.node.make_executor(context=self.context),
             SingleThreadedExecutor(context=self.context)]
-        self._executors[0].add_node(self.node)
         self._executors[1].add_node(self.tester)
         self._threads = [threading.Thread(target=e.spin, daemon=True) for e in self._executors]
         for thread in self._threads:

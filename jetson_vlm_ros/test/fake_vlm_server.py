@@ -25,6 +25,7 @@ import base64
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+import socket
 import threading
 import time
 from typing import Any, Optional
@@ -32,8 +33,8 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
-BEHAVIOURS = ('ok', 'status', 'not_json', 'no_choices', 'empty_content', 'hang',
-              'cut_mid_reply')
+BEHAVIOURS = ('ok', 'status', 'not_json', 'bad_json', 'no_choices', 'no_choices_key',
+              'empty_content', 'hang', 'cut_mid_reply', 'echo_image')
 
 
 @dataclass
@@ -99,6 +100,7 @@ class FakeVlmServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(('127.0.0.1', port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -121,10 +123,17 @@ class FakeVlmServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving, release hung requests and close the socket."""
+        """Stop as a killed server would: close the socket and every open connection."""
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its handler
 
     def __enter__(self) -> 'FakeVlmServer':
         return self.start()
@@ -140,6 +149,19 @@ class FakeVlmServer:
 
             def log_message(self, *args: Any) -> None:
                 pass  # keep test output clean
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with server._lock:
+                    server._connections.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass  # the client or stop() closed the connection first
 
             def do_GET(self) -> None:  # noqa: N802 - name fixed by http.server
                 if self.path.rstrip('/').endswith('/models'):
@@ -166,7 +188,7 @@ class FakeVlmServer:
 
             def _complete(self, body: dict[str, Any]) -> None:
                 state = server.state
-                prompt, image = '', None
+                prompt, image, image_url = '', None, ''
                 for message in body.get('messages', []):
                     content = message.get('content')
                     if message.get('role') != 'user' or not isinstance(content, list):
@@ -175,7 +197,8 @@ class FakeVlmServer:
                         if part.get('type') == 'text':
                             prompt = part['text']
                         elif part.get('type') == 'image_url':
-                            image = decode_data_url(part['image_url']['url'])
+                            image_url = part['image_url']['url']
+                            image = decode_data_url(image_url)
                 server.requests.append(ReceivedRequest(
                     body, image, prompt, self.headers.get('Authorization', '')))
                 if state.delay:
@@ -188,6 +211,16 @@ class FakeVlmServer:
                     self._send_raw(state.status, state.status_body.encode(), 'application/json')
                 elif behaviour == 'not_json':
                     self._send_raw(200, b'<html>Bad Gateway from a proxy</html>', 'text/html')
+                elif behaviour == 'bad_json':
+                    # Labelled JSON but cut short, as a crashing proxy or server may send.
+                    self._send_raw(200, b'{"id": "chatcmpl-1", "choi', 'application/json')
+                elif behaviour == 'no_choices_key':
+                    self._send(200, {'id': 'chatcmpl-test', 'object': 'chat.completion',
+                                     'error': 'model is still loading'})
+                elif behaviour == 'echo_image':
+                    # Validation errors of some servers quote the input they reject.
+                    self._send(state.status, {'object': 'error',
+                                              'message': f'cannot load image {image_url}'})
                 elif behaviour == 'cut_mid_reply':
                     self.send_response(200)
                     self.send_header('Content-Type', 'application/json')

@@ -190,3 +190,17 @@ def test_encoding_errors_come_from_conversion():
     msg = FakeImage(4, 4, 'yuv422', 0, 8, b'\0' * 32)
     with pytest.raises(ImageConversionError, match='unsupported image encoding'):
         encode_image_message(msg, 896, 85)
+
+
+@pytest.mark.parametrize('width, height', [(1920, 1080), (1919, 1079), (3840, 2160)])
+def test_downsizing_is_anti_aliased(width, height):
+    # One-pixel stripes must average to grey; point sampling would keep high-contrast moire.
+    stripes = np.zeros((height, width), np.uint8)
+    stripes[:, ::2] = 255
+    from jetson_vlm_ros.image_encoding import resize_to_fit
+    small = resize_to_fit(stripes, 896)
+    assert max(small.shape) == 896
+    assert abs(float(small.mean()) - 127.5) < 3
+    assert float(small.std()) < 20
+    sampled = cv2.resize(stripes, small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    assert float(sampled.std()) > 100  # the test pattern does alias when not filtered

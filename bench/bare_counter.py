@@ -1,0 +1,61 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The idle-cost baseline: a bare rclpy node that subscribes to the image topic and counts.
+
+Same QoS as vlm_node's image subscription (sensor-data reliability and durability,
+KEEP_LAST depth 1), plain rclpy.spin (a SingleThreadedExecutor). On SIGINT it prints
+{"received": N} on stdout.
+"""
+
+import argparse
+import json
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, qos_profile_sensor_data, QoSProfile
+from sensor_msgs.msg import Image
+
+
+def main() -> None:
+    """Count frames until Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--topic', required=True)
+    parser.add_argument('--depth', type=int, default=1, help='KEEP_LAST depth (vlm_node: 1)')
+    args = parser.parse_args()
+    rclpy.init()
+    node = Node('bench_bare_counter')
+    received = 0
+
+    def on_image(msg: Image) -> None:
+        nonlocal received
+        received += 1
+
+    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=args.depth,
+                     reliability=qos_profile_sensor_data.reliability,
+                     durability=qos_profile_sensor_data.durability)
+    node.create_subscription(Image, args.topic, on_image, qos)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    print(json.dumps({'received': received}), flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    main()

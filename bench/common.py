@@ -1,0 +1,153 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Shared helpers of the bench: paths, the DDS environment, processes and statistics."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import psutil
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+PACKAGE_ROOT = os.path.join(REPO_ROOT, 'jetson_vlm_ros')
+TEST_DIR = os.path.join(PACKAGE_ROOT, 'test')
+
+# Every process of the bench gets these. FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (as
+# shared/notes suggest) still lost most 1080p frames here (0-77 of 690); a shared-memory
+# segment big enough for a whole 4K frame (fastdds_large_frames.xml) delivers ~all of them.
+DDS_ENV = {
+    'FASTDDS_DEFAULT_PROFILES_FILE': os.path.join(BENCH_DIR, 'fastdds_large_frames.xml'),
+    'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+}
+
+
+def setup_environment() -> None:
+    """Put the DDS settings and the source tree into this process's environment."""
+    for key, value in DDS_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)  # it would replace the profile's
+    # A domain of our own keeps the bench's traffic apart from tests running meanwhile.
+    os.environ.setdefault('ROS_DOMAIN_ID', str(40 + os.getpid() % 50))
+    paths = [PACKAGE_ROOT, TEST_DIR, BENCH_DIR]
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    old = os.environ.get('PYTHONPATH', '')
+    os.environ['PYTHONPATH'] = os.pathsep.join(paths + ([old] if old else []))
+    os.environ['PYTHONUNBUFFERED'] = '1'
+
+
+class Child:
+    """A helper process started with the venv's python; its stdout JSON lines are collected."""
+
+    def __init__(self, args: list[str], name: str) -> None:
+        self.name = name
+        self.events: list[dict[str, Any]] = []
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self.popen = subprocess.Popen(
+            [sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True)
+        self.process = psutil.Process(self.popen.pid)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip())
+                if line.startswith('{'):
+                    try:
+                        self.events.append(json.loads(line))
+                    except ValueError:
+                        pass
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_event(self, predicate: Callable[[dict[str, Any]], bool],
+                   timeout: float) -> dict[str, Any]:
+        """Return the first JSON event matching predicate; raise naming the output if none."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.popen.poll() is not None and not self._reader.is_alive()):
+                    tail = '\n'.join(self.lines[-20:])
+                    raise RuntimeError(f'{self.name}: expected event not seen; output:\n{tail}')
+                self._cond.wait(min(left, 0.2))
+
+    def wait_line(self, text: str, timeout: float) -> None:
+        """Wait until a line of output contains text."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not any(text in line for line in self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.popen.poll() is not None:
+                    tail = '\n'.join(self.lines[-20:])
+                    raise RuntimeError(f'{self.name}: no line with {text!r}; output:\n{tail}')
+                self._cond.wait(min(left, 0.2))
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of the process (all its threads) so far."""
+        times = self.process.cpu_times()
+        return times.user + times.system
+
+    def stop(self, timeout: float = 15.0) -> Optional[dict[str, Any]]:
+        """SIGINT, wait, and return the last JSON event (e.g. the received count)."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        self._reader.join(5.0)
+        return self.events[-1] if self.events else None
+
+
+def node_args(topic: str, base_url: str, *params: str) -> list[str]:
+    """Arguments that start vlm_node (through node_probe) on a topic and server."""
+    extra: list[str] = []
+    for param in params:
+        extra += ['-p', param]
+    return [os.path.join(BENCH_DIR, 'node_probe.py'), '--ros-args',
+            '-r', f'image:={topic}', '-p', f'base_url:={base_url}', *extra]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Return the value at the given fraction (0..1) of the sorted values, nearest rank."""
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: list[float]) -> float:
+    """Return the median."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2

@@ -1,0 +1,496 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The jetson_vlm_ros bench: one command, one Markdown table (see bench/README.md).
+
+Run with `bash scripts/bench.sh` (set-up included) or, in a shell where
+`. .venv/bin/activate && . install/setup.bash` ran, `python bench/run_bench.py`.
+Every figure is a ratio against a baseline measured in the same run, so that a busy
+machine moves both sides.
+"""
+
+import argparse
+from dataclasses import dataclass
+import os
+import time
+from typing import Callable, TYPE_CHECKING
+
+import common
+from common import Child, median, node_args, percentile
+
+common.setup_environment()
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    figure: str
+    measured: str
+    baseline: str
+    ratio: str
+    target: str
+    verdict: str  # 'pass', 'FAIL' or 'info'
+
+
+def verdict(ok: bool) -> str:
+    """Return the table's pass/fail word."""
+    return 'pass' if ok else 'FAIL'
+
+
+def fake_server_class() -> type:
+    """Return the test suite's FakeVlmServer (jetson_vlm_ros/test/fake_vlm_server.py)."""
+    from fake_vlm_server import FakeVlmServer
+    return FakeVlmServer
+
+
+# --- 1. idle cost ------------------------------------------------------------------------
+
+def bench_idle(seconds: float) -> list[Row]:
+    """CPU of vlm_node vs a bare counting node, both on a 1080p 30 Hz stream, no requests."""
+    topic = f'/bench_idle_{os.getpid()}/image'
+    with fake_server_class()() as server:
+        node = Child(node_args(topic, server.base_url, 'caption_period:=0.0'), 'vlm_node')
+        bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
+                     'bare counter')
+        camera = None
+        try:
+            node.wait_line('describing', 60.0)
+            camera = Child([os.path.join(common.BENCH_DIR, 'camera_publisher.py'),
+                            '--topic', topic, '--subscribers', '2', '--warmup', '3',
+                            '--seconds', str(seconds)], 'camera')
+            camera.wait_event(lambda e: e.get('event') == 'go', 60.0)
+            before = [c.cpu_seconds() for c in (node, bare, camera)]
+            wall = time.monotonic()
+            done = camera.wait_event(lambda e: e.get('event') == 'done', seconds + 30.0)
+            after = [c.cpu_seconds() for c in (node, bare, camera)]
+            wall = time.monotonic() - wall
+        finally:
+            if camera is not None:
+                camera.stop()
+            node_report = node.stop() or {}
+            bare_report = bare.stop() or {}
+    node_cpu, bare_cpu, camera_cpu = (a - b for a, b in zip(after, before, strict=True))
+    sent = done['sent']
+    node_frames = node_report.get('received', -1)
+    bare_frames = bare_report.get('received', -1)
+    ratio = node_cpu / bare_cpu if bare_cpu > 0 else float('inf')
+    enough = min(node_frames, bare_frames) >= 0.5 * sent
+    return [
+        Row(f'1. idle CPU, 1920x1080 rgb8 @30 Hz, {seconds:g} s (vlm_node vs bare rclpy node)',
+            f'{node_cpu:.2f} s CPU', f'{bare_cpu:.2f} s CPU', f'{ratio:.2f}', '<= 1.15',
+            verdict(ratio <= 1.15 and enough)),
+        Row('1. frames received of sent (whole stream incl. 3 s warm-up)',
+            f'{node_frames}/{sent}', f'{bare_frames}/{sent}',
+            f'{node_frames / max(1, bare_frames):.2f}', '>= 50% of sent each',
+            verdict(enough)),
+        Row('1. publisher CPU in the window (for scale)', f'{camera_cpu:.2f} s CPU',
+            f'{wall:.1f} s wall', f'{camera_cpu / wall:.2f} cores', '-', 'info'),
+    ]
+
+
+# --- 2. request preparation --------------------------------------------------------------
+
+def scene(width: int, height: int) -> 'np.ndarray':
+    """A camera-like RGB frame: the demo scene plus sensor noise (not flat, not random)."""
+    import numpy as np
+    from jetson_vlm_ros.demo_camera import draw_scene
+    rgb = draw_scene(width, height, 3.0).astype(np.int16)
+    noise = np.random.default_rng(1).normal(0, 4, rgb.shape).astype(np.int16)
+    return np.clip(rgb + noise, 0, 255).astype(np.uint8)
+
+
+def image_message(rgb: 'np.ndarray', encoding: str) -> object:
+    """A sensor_msgs/msg/Image built as rclpy builds received ones (data: array.array)."""
+    import numpy as np
+    from sensor_msgs.msg import Image
+    pixels = {'rgb8': rgb, 'bgr8': rgb[:, :, ::-1], 'mono8': rgb[:, :, 0]}[encoding]
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    return Image(height=height, width=width, encoding=encoding, is_bigendian=0,
+                 step=pixels.strides[0], data=pixels.tobytes())
+
+
+def timed(call: Callable[[], object], repeat: int) -> float:
+    """Median seconds of call over repeat runs (after one warm-up run)."""
+    call()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def bench_preparation(repeat: int) -> list[Row]:
+    """Frame message -> request data URL, vs naive full-size PNG and vs the resize+encode floor."""
+    import base64
+    import io
+
+    import cv2
+    from jetson_vlm_ros.image_encoding import encode_image_message, fit_within
+    import numpy as np
+    from PIL import Image as PilImage
+
+    def naive(pixels: np.ndarray) -> str:
+        buffer = io.BytesIO()
+        PilImage.fromarray(pixels).save(buffer, 'PNG')
+        return 'data:image/png;base64,' + base64.b64encode(buffer.getvalue()).decode('ascii')
+
+    def floor(pixels: np.ndarray, size: tuple[int, int]) -> bytes:
+        small = cv2.resize(pixels, size)
+        return cv2.imencode('.jpg', small, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+    rows = []
+    for width, height in ((640, 480), (1280, 720), (1920, 1080), (3840, 2160)):
+        rgb = scene(width, height)
+        target = fit_within(width, height, 896)
+        for encoding in ('rgb8', 'bgr8', 'mono8'):
+            msg = image_message(rgb, encoding)
+            array = np.frombuffer(bytes(msg.data), np.uint8).reshape(
+                height, width, -1).squeeze()
+            ours = timed(lambda m=msg: encode_image_message(m, 896, 85).data_url(), repeat)
+            base = timed(lambda a=array, t=target: floor(a, t), repeat)
+            is_target = (width, height, encoding) == (1920, 1080, 'rgb8')
+            rows.append(Row(
+                f'2. prepare {width}x{height} {encoding} -> 896 JPEG URL vs floor '
+                f'(1 resize + 1 imencode)', f'{ours * 1e3:.2f} ms', f'{base * 1e3:.2f} ms',
+                f'{ours / base:.2f}x floor', '<= 1.5x' if is_target else '-',
+                verdict(ours / base <= 1.5) if is_target else 'info'))
+            if encoding == 'rgb8':
+                slow = timed(lambda a=array: naive(a), repeat if width < 3840 else 10)
+                rows.append(Row(
+                    f'2. prepare {width}x{height} rgb8 vs naive full-size Pillow PNG + base64'
+                    + (' (median of 10)' if width >= 3840 else ''),
+                    f'{ours * 1e3:.2f} ms', f'{slow * 1e3:.1f} ms',
+                    f'{slow / ours:.0f}x faster', '>= 30x' if is_target else '-',
+                    verdict(slow / ours >= 30) if is_target else 'info'))
+    rgb = scene(1920, 1080)
+    area = timed(lambda: cv2.resize(rgb, (896, 504), interpolation=cv2.INTER_AREA), repeat)
+    linear = timed(lambda: cv2.resize(rgb, (896, 504), interpolation=cv2.INTER_LINEAR), repeat)
+    rows.append(Row('2. resize 1920x1080 rgb8 -> 896x504: INTER_AREA vs INTER_LINEAR',
+                    f'{area * 1e3:.2f} ms', f'{linear * 1e3:.2f} ms',
+                    f'{area / linear:.2f}x', '-', 'info'))
+    return rows
+
+
+# --- 3./4./6. the node as a process, the bench as client -----------------------------------
+
+class Client:
+    """An rclpy node in this process with DescribeScene clients, spun on a thread."""
+
+    def __init__(self, clients: int) -> None:
+        import threading
+
+        import rclpy
+        from rclpy.executors import MultiThreadedExecutor
+        from jetson_vlm_interfaces.srv import DescribeScene
+        self.srv = DescribeScene
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node(f'bench_client_{os.getpid()}', context=self.context)
+        self.clients = [self.node.create_client(DescribeScene, 'describe_scene')
+                        for _ in range(clients)]
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self.thread.start()
+
+    def call(self, index: int = 0, timeout: float = 30.0) -> tuple[object, float]:
+        """Call describe_scene; return (response, seconds from send to answer)."""
+        import threading
+        client = self.clients[index]
+        done = threading.Event()
+        start = time.perf_counter()
+        future = client.call_async(self.srv.Request())
+        future.add_done_callback(lambda _: done.set())
+        if not done.wait(timeout):
+            raise RuntimeError('describe_scene did not answer')
+        return future.result(), time.perf_counter() - start
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait for the service and for a first successful description."""
+        deadline = time.monotonic() + timeout
+        for client in self.clients:
+            if not client.wait_for_service(timeout_sec=timeout):
+                raise RuntimeError('describe_scene not available')
+        while True:
+            response, _ = self.call()
+            if response.success:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'no successful call: {response.error}')
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        """Tear down."""
+        import rclpy
+        self.executor.shutdown(timeout_sec=5.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+class NodeSetup:
+    """vlm_node (subprocess) on a camera (subprocess) and a FakeVlmServer (in this process)."""
+
+    def __init__(self, delay: float, clients: int = 1, width: int = 1920,
+                 height: int = 1080, rate: float = 10.0, *params: str) -> None:
+        self.server = fake_server_class()().start()
+        self.server.state.delay = delay
+        self.topic = f'/bench_{os.getpid()}_{int(time.monotonic() * 1000)}/image'
+        self.node = Child(node_args(self.topic, self.server.base_url, 'caption_period:=0.0',
+                                    *params), 'vlm_node')
+        self.camera: Child | None = None
+        self.client: Client | None = None
+        try:
+            self.node.wait_line('describing', 60.0)
+            self.camera = Child(
+                [os.path.join(common.BENCH_DIR, 'camera_publisher.py'), '--topic', self.topic,
+                 '--width', str(width), '--height', str(height), '--rate', str(rate),
+                 '--warmup', '0', '--seconds', '600'], 'camera')
+            self.camera.wait_event(lambda e: e.get('event') == 'go', 60.0)
+            if clients:
+                self.client = Client(clients)
+        except Exception:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop everything."""
+        if self.client is not None:
+            self.client.close()
+        if self.camera is not None:
+            self.camera.stop()
+        self.node.stop()
+        self.server.stop()
+
+
+def bench_round_trip(calls: int) -> list[Row]:
+    """describe_scene latency at the client minus the server's own time, 1080p frames."""
+    import fake_vlm_server
+    decode_times: list[float] = []
+    original = fake_vlm_server.decode_data_url
+
+    def timed_decode(url: str) -> object:
+        start = time.perf_counter()
+        try:
+            return original(url)
+        finally:
+            decode_times.append(time.perf_counter() - start)
+
+    fake_vlm_server.decode_data_url = timed_decode
+    setup = NodeSetup(0.2)
+    try:
+        assert setup.client is not None
+        setup.client.wait_ready()
+        overheads = []
+        sizes = set()
+        for _ in range(calls):
+            decode_times.clear()
+            response, seconds = setup.client.call()
+            if not response.success:
+                raise RuntimeError(response.error)
+            sizes.add(response.description.split(' ')[0])
+            overheads.append(seconds - 0.2 - sum(decode_times))
+    finally:
+        setup.close()
+        fake_vlm_server.decode_data_url = original
+    mid, p95 = median(overheads), percentile(overheads, 0.95)
+    return [
+        Row(f'3. round-trip overhead, median of {calls} (1920x1080 rgb8, server delay 0.2 s; '
+            f'server saw {"/".join(sorted(sizes))})', f'{mid * 1e3:.1f} ms', '0.2 s delay',
+            f'{mid / 0.2:.3f} of delay', '<= 15 ms', verdict(mid <= 0.015)),
+        Row(f'3. round-trip overhead, p95 of {calls}', f'{p95 * 1e3:.1f} ms', '0.2 s delay',
+            f'{p95 / 0.2:.3f} of delay', '<= 40 ms', verdict(p95 <= 0.040)),
+    ]
+
+
+def throughput(limit: int, total: int, clients: int = 4, delay: float = 0.5) -> float:
+    """Successful describe_scene calls per second with `clients` callers retrying when busy."""
+    import threading
+    setup = NodeSetup(delay, clients, 1920, 1080, 10.0, f'max_concurrent_requests:={limit}')
+    try:
+        assert setup.client is not None
+        setup.client.wait_ready()
+        lock = threading.Lock()
+        state = {'ok': 0, 'busy': 0}
+        errors: list[str] = []
+
+        def caller(index: int) -> None:
+            while True:
+                with lock:
+                    if state['ok'] >= total:
+                        return
+                response, _ = setup.client.call(index)
+                with lock:
+                    if response.success:
+                        state['ok'] += 1
+                    elif response.error.startswith('busy'):
+                        state['busy'] += 1
+                    else:
+                        errors.append(response.error)
+                        return
+                if not response.success:
+                    time.sleep(0.02)
+
+        threads = [threading.Thread(target=caller, args=(i,)) for i in range(clients)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - start
+        if errors:
+            raise RuntimeError(errors[0])
+        return state['ok'] / elapsed
+    finally:
+        setup.close()
+
+
+def bench_overlap(total: int) -> list[Row]:
+    """4 clients, server 0.5 s: throughput vs the ideal 8 calls/s, limit 4 and limit 1."""
+    ideal = 4 / 0.5
+    four = throughput(4, total)
+    one = throughput(1, total // 2)
+    return [
+        Row(f'4. overlap: {total} calls, 4 clients, max_concurrent_requests 4, server 0.5 s',
+            f'{four:.2f} calls/s', f'{ideal:g} calls/s (ideal)', f'{four / ideal:.2f}',
+            '>= 0.9', verdict(four / ideal >= 0.9)),
+        Row(f'4. same with max_concurrent_requests 1 ({total // 2} calls): must serialise',
+            f'{one:.2f} calls/s', f'{ideal:g} calls/s (ideal)', f'{one / ideal:.2f}',
+            '~0.25 (0.2-0.27)', verdict(0.2 <= one / ideal <= 0.27)),
+    ]
+
+
+# --- 5. compressed input -------------------------------------------------------------------
+
+def bench_compressed(repeat: int) -> list[Row]:
+    """A 1080p JPEG (decode+resize+encode) vs a JPEG already within 896 (pass-through)."""
+    import cv2
+    from jetson_vlm_ros import image_encoding
+    encode = getattr(image_encoding, 'encode_compressed_message', None)
+    if encode is None:
+        return [Row('5. compressed input', 'encode_compressed_message not there yet', '-',
+                    '-', '>= 10x', 'FAIL')]
+    from sensor_msgs.msg import CompressedImage
+    big = scene(1920, 1080)[:, :, ::-1]
+    small = cv2.resize(big, (896, 504), interpolation=cv2.INTER_AREA)
+    messages = []
+    for pixels in (big, small):
+        jpeg = cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        messages.append(CompressedImage(format='jpeg', data=jpeg))
+    full = timed(lambda: encode(messages[0], 896, 85).data_url(), repeat)
+    passed = timed(lambda: encode(messages[1], 896, 85).data_url(), repeat)
+    return [Row('5. compressed: 896x504 JPEG pass-through vs 1920x1080 JPEG decode+resize+'
+                'encode (incl. data URL)', f'{passed * 1e3:.3f} ms', f'{full * 1e3:.2f} ms',
+                f'{full / passed:.0f}x faster', '>= 10x', verdict(full / passed >= 10))]
+
+
+# --- 6. memory per frame -------------------------------------------------------------------
+
+def peak_rss(width: int, height: int, seconds: float) -> tuple[float, float, int, int]:
+    """Peak RSS (bytes) of vlm_node and of the bare counter on one stream, and frames each."""
+    import psutil
+    topic = f'/bench_mem_{os.getpid()}_{width}/image'
+    with fake_server_class()() as server:
+        node = Child(node_args(topic, server.base_url, 'caption_period:=0.0'), 'vlm_node')
+        bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
+                     'bare counter')
+        camera = None
+        peaks = [0.0, 0.0]
+        try:
+            node.wait_line('describing', 60.0)
+            camera = Child([os.path.join(common.BENCH_DIR, 'camera_publisher.py'),
+                            '--topic', topic, '--width', str(width), '--height', str(height),
+                            '--rate', '10', '--subscribers', '2', '--warmup', '0',
+                            '--seconds', str(seconds)], 'camera')
+            camera.wait_event(lambda e: e.get('event') == 'go', 60.0)
+            while camera.popen.poll() is None:
+                for i, child in enumerate((node, bare)):
+                    try:
+                        peaks[i] = max(peaks[i], child.process.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                time.sleep(0.02)
+        finally:
+            if camera is not None:
+                camera.stop()
+            node_report = node.stop() or {}
+            bare_report = bare.stop() or {}
+    return peaks[0], peaks[1], node_report.get('received', -1), bare_report.get('received', -1)
+
+
+def bench_memory(seconds: float) -> list[Row]:
+    """(peak RSS with 4K frames - with 640x480 frames) / 4K frame size = frames held."""
+    big_node, big_bare, big_n, big_b = peak_rss(3840, 2160, seconds)
+    small_node, small_bare, small_n, small_b = peak_rss(640, 480, seconds)
+    frame = 3840 * 2160 * 3 - 640 * 480 * 3
+    held_node = (big_node - small_node) / frame
+    held_bare = (big_bare - small_bare) / frame
+    return [Row(f'6. frames held: (peak RSS 3840x2160 - 640x480 rgb8 @10 Hz, {seconds:g} s) / '
+                f'frame size (vlm_node received {big_n}, {small_n}; bare {big_b}, {small_b})',
+                f'{held_node:.1f} frames ({(big_node - small_node) / 2**20:.0f} MiB)',
+                f'{held_bare:.1f} frames (bare node)',
+                f'{held_node - held_bare:+.1f} frames', '<= 4 frames (bounded, small)',
+                verdict(held_node <= 4 and big_n > 0))]
+
+
+FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
+    'idle': lambda args: bench_idle(args.idle_seconds),
+    'prepare': lambda args: bench_preparation(args.repeat),
+    'roundtrip': lambda args: bench_round_trip(args.calls),
+    'overlap': lambda args: bench_overlap(40),
+    'memory': lambda args: bench_memory(6.0),
+    'compressed': lambda args: bench_compressed(args.repeat),
+}
+
+
+def print_table(rows: list[Row]) -> None:
+    """Print the rows as one Markdown table."""
+    print('| figure | measured | baseline | ratio | target | pass/fail |')
+    print('|---|---|---|---|---|---|')
+    for row in rows:
+        print(f'| {row.figure} | {row.measured} | {row.baseline} | {row.ratio} | '
+              f'{row.target} | {row.verdict} |')
+
+
+def main() -> None:
+    """Run the selected figures and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument('--only', nargs='*', choices=sorted(FIGURES), default=None)
+    parser.add_argument('--idle-seconds', type=float, default=20.0)
+    parser.add_argument('--repeat', type=int, default=50, help='timing runs per median')
+    parser.add_argument('--calls', type=int, default=100, help='round-trip calls')
+    args = parser.parse_args()
+    started = time.monotonic()
+    rows: list[Row] = []
+    for name, figure in FIGURES.items():
+        if args.only and name not in args.only:
+            continue
+        try:
+            rows += figure(args)
+        except Exception as error:  # noqa: B902 - one broken figure must not hide the others
+            rows.append(Row(name, f'error: {error}'.replace('\n', ' ')[:300], '-', '-', '-',
+                            'FAIL'))
+    print_table(rows)
+    print(f'\nwall time: {time.monotonic() - started:.0f} s; '
+          f'FAIL rows: {sum(r.verdict == "FAIL" for r in rows)}')
+
+
+if __name__ == '__main__':
+    main()
