@@ -22,7 +22,7 @@ the node's RSS, threads and open file descriptors after a warm-up with the end, 
 Markdown table, and exits 1 when RSS grew by 20 MB or more, threads or fds grew, or a call
 failed that should not have.
 
-    . .venv/bin/activate && . install/setup.bash && python bench/soak.py
+    bash scripts/soak.sh   (or, set up: python bench/soak.py)
 """
 
 import argparse

@@ -146,6 +146,9 @@ class FakeVlmServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = 'HTTP/1.1'
+            # Like Go's net/http (Ollama): headers and body are separate writes, and with
+            # Nagle's algorithm the body would wait ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass  # keep test output clean
