@@ -75,7 +75,9 @@ class Soak:
         self.node_process = subprocess.Popen(
             [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
              '-r', f'__ns:={namespace}', '-p', f'base_url:={self.server.base_url}',
-             '-p', 'caption_period:=1.0', '-p', 'request_timeout:=5.0'],
+             '-p', 'caption_period:=1.0', '-p', 'request_timeout:=5.0',
+             # The publisher pauses between phases; a stale-frame answer is not a soak fault.
+             '-p', 'max_image_age:=10.0'],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.psutil_process = psutil.Process(self.node_process.pid)
         rclpy.init()
@@ -168,8 +170,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--frames', type=int, default=20000)
     parser.add_argument('--calls', type=int, default=1000)
-    parser.add_argument('--warmup-frames', type=int, default=2000)
-    parser.add_argument('--warmup-calls', type=int, default=100)
+    parser.add_argument('--warmup-frames', type=int, default=5000)
+    parser.add_argument('--warmup-calls', type=int, default=250)
     parser.add_argument('--rate', type=float, default=150.0, help='most frames per second')
     args = parser.parse_args()
 
@@ -181,7 +183,11 @@ def main() -> int:
         before = snapshot(soak.psutil_process)
         counted = dict(soak.calls)
         soak.unexpected.clear()  # only the soak's own calls count
-        soak_s = soak.run_phase(args.frames, args.calls)
+        # In quarters, so the table shows whether memory levels off or keeps climbing.
+        soak_s, trend = 0.0, []
+        for _ in range(4):
+            soak_s += soak.run_phase(args.frames // 4, args.calls // 4)
+            trend.append(snapshot(soak.psutil_process)['rss'])
         time.sleep(2.0)
         after = snapshot(soak.psutil_process)
         alive = soak.node_process.poll() is None
@@ -208,6 +214,8 @@ def main() -> int:
     for key, label in (('threads', 'threads'), ('fds', 'open fds')):
         print(f'| {label} | {before[key]} | {after[key]} | {after[key] - before[key]:+d} | '
               f"{'yes' if checks[key] else 'NO'} (no growth) |")
+    print('\nRSS (MB) after each quarter of the soak: '
+          + ', '.join(f'{rss:.1f}' for rss in trend))
     for line in soak.unexpected[:10]:
         print(f'unexpected: {line}')
     if not alive:

@@ -2,16 +2,7 @@
 # Set up (venv + colcon build, see bootstrap.sh), then run vlm_node on a synthetic camera
 # and print its captions until Ctrl-C. Talks to the VLM server at BASE_URL (default: Ollama
 # on this machine), asking MODEL (default gemma3:4b). DEMO_SECONDS=N stops it after N s.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-# shellcheck disable=SC1091
-. .venv/bin/activate
-set +u
-# shellcheck disable=SC1091
-. install/setup.bash
-set -u
-export ROS_AUTOMATIC_DISCOVERY_RANGE=${ROS_AUTOMATIC_DISCOVERY_RANGE:-LOCALHOST}
+. "$(dirname "$0")/ros_env.sh"
 export PYTHONUNBUFFERED=1
 params=install/jetson_vlm_ros/share/jetson_vlm_ros/config/vlm.yaml
 

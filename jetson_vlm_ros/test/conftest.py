@@ -15,6 +15,7 @@
 """Shared helpers for the tests that run real rclpy nodes over real DDS."""
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 import itertools
 import os
 import threading
@@ -42,6 +43,18 @@ except ImportError:  # the pure unit tests still run
     HAVE_ROS = False
 
 _namespaces = itertools.count()
+
+
+@dataclass
+class FakeImage:
+    """The fields of sensor_msgs/Image that conversion reads, for tests without ROS."""
+
+    height: int
+    width: int
+    encoding: str
+    is_bigendian: int
+    step: int
+    data: Any
 
 
 def make_image(rgb: np.ndarray, encoding: str = 'rgb8', stamp_sec: int = 0,

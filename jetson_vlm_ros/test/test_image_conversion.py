@@ -15,9 +15,8 @@
 """image_conversion against images packed by hand with NumPy, as a camera driver would."""
 
 import array
-from dataclasses import dataclass
-from typing import Any
 
+from conftest import FakeImage
 from jetson_vlm_ros.image_conversion import (
     image_to_pixels, image_to_rgb, ImageConversionError, SUPPORTED_ENCODINGS)
 import numpy as np
@@ -33,18 +32,6 @@ GRAY16 = RNG.integers(0, 65536, (HEIGHT, WIDTH), dtype=np.uint16)
 # The extremes and values next to a rounding boundary of x * 255 / 65535.
 GRAY16[0, :6] = [0, 65535, 128, 129, 385, 386]
 GARBAGE = 0xA5
-
-
-@dataclass
-class FakeImage:
-    """The fields of sensor_msgs/Image that conversion reads."""
-
-    height: int
-    width: int
-    encoding: str
-    is_bigendian: int
-    step: int
-    data: Any
 
 
 def gray_to_rgb(gray: np.ndarray) -> np.ndarray:

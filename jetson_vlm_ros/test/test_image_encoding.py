@@ -15,26 +15,13 @@
 """image_encoding: downsizing and JPEG data URLs, checked by decoding what was encoded."""
 
 import base64
-from dataclasses import dataclass
-from typing import Any
 
+from conftest import FakeImage
 import cv2
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import encode_image_message, fit_within
 import numpy as np
 import pytest
-
-
-@dataclass
-class FakeImage:
-    """The fields of sensor_msgs/Image that conversion reads."""
-
-    height: int
-    width: int
-    encoding: str
-    is_bigendian: int
-    step: int
-    data: Any
 
 
 def message(pixels: np.ndarray, encoding: str, padding: int = 0,

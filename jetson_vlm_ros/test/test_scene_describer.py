@@ -14,11 +14,10 @@
 
 """SceneDescriber: frame checks, request slots, and describing against a loopback server."""
 
-from dataclasses import dataclass
 import threading
 import time
-from typing import Any
 
+from conftest import FakeImage
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Frame, RequestSlots, SceneDescriber)
@@ -27,18 +26,6 @@ import numpy as np
 import pytest
 
 SOURCE = '/camera/image_raw'
-
-
-@dataclass
-class FakeImage:
-    """The fields of sensor_msgs/Image that conversion reads."""
-
-    height: int
-    width: int
-    encoding: str
-    is_bigendian: int
-    step: int
-    data: Any
 
 
 def solid_message(colour, encoding='rgb8', height=60, width=80) -> FakeImage:
