@@ -61,13 +61,19 @@ def fake_server_class() -> type:
 
 # --- 1. idle cost ------------------------------------------------------------------------
 
+def start_node_and_bare_counter(topic: str, base_url: str) -> tuple[Child, Child]:
+    """Start vlm_node (no captions) and the bare baseline node on the same camera topic."""
+    node = Child(node_args(topic, base_url, 'caption_period:=0.0'), 'vlm_node')
+    bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
+                 'bare counter')
+    return node, bare
+
+
 def bench_idle(seconds: float) -> list[Row]:
     """CPU of vlm_node vs a bare counting node, both on a 1080p 30 Hz stream, no requests."""
     topic = f'/bench_idle_{os.getpid()}/image'
     with fake_server_class()() as server:
-        node = Child(node_args(topic, server.base_url, 'caption_period:=0.0'), 'vlm_node')
-        bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
-                     'bare counter')
+        node, bare = start_node_and_bare_counter(topic, server.base_url)
         camera = None
         try:
             node.wait_line('describing', 60.0)
@@ -412,9 +418,7 @@ def peak_rss(width: int, height: int, seconds: float) -> tuple[float, float, int
     import psutil
     topic = f'/bench_mem_{os.getpid()}_{width}/image'
     with fake_server_class()() as server:
-        node = Child(node_args(topic, server.base_url, 'caption_period:=0.0'), 'vlm_node')
-        bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
-                     'bare counter')
+        node, bare = start_node_and_bare_counter(topic, server.base_url)
         camera = None
         peaks = [0.0, 0.0]
         try:
