@@ -82,11 +82,14 @@ def test_ctrl_c_with_a_request_in_flight_exits_cleanly():
             wait_for(lambda: client.wait_for_service(timeout_sec=0.1), 20.0, 'describe_scene')
             msg = make_image(solid((255, 0, 0)), stamp_sec=1)
 
+            calls = []
+
             def request_reached_server() -> bool:
                 publisher.publish(msg)
-                if not hasattr(request_reached_server, 'future'):
-                    time.sleep(0.3)
-                    request_reached_server.future = client.call_async(DescribeScene.Request())
+                # Until the frame has crossed over, a call is answered 'no image received
+                # yet' at once: ask again until one hangs at the server.
+                if not calls or calls[-1].done():
+                    calls.append(client.call_async(DescribeScene.Request()))
                 executor.spin_once(timeout_sec=0.05)
                 return server.in_flight > 0
             wait_for(request_reached_server, 20.0, 'a request hanging at the server')
