@@ -84,14 +84,16 @@ class VlmClient:
     def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
         self.base_url = base_url
         self.timeout = timeout
-        self._secret = api_key  # only to keep it out of quoted replies
-        # No retries: a retry after a timeout would double the caller's wait; the caller
-        # (a service client or the caption timer) decides when to ask again.
         # An empty key parameter means the environment's OPENAI_API_KEY: a key kept there
         # never shows up in `ros2 param dump`. Ollama accepts any key.
+        key = api_key or os.environ.get('OPENAI_API_KEY') or 'none'
+        # Kept only to blank it out of quoted replies. Short placeholders such as 'ollama'
+        # are no secret, and blanking them would garble replies that mention Ollama.
+        self._secret = key if len(key) >= 8 else ''
+        # No retries: a retry after a timeout would double the caller's wait; the caller
+        # (a service client or the caption timer) decides when to ask again.
         self._client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or os.environ.get('OPENAI_API_KEY') or 'none',
-            timeout=timeout, max_retries=0)
+            base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
 
     def close(self) -> None:
         """Close the pooled connections."""

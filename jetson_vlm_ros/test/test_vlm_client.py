@@ -147,3 +147,16 @@ def test_empty_api_key_comes_from_environment(server, monkeypatch):
     monkeypatch.delenv('OPENAI_API_KEY')
     VlmClient(server.base_url, '', 2.0).complete(request())
     assert server.requests[-1].authorization == 'Bearer none'
+
+
+def test_quoted_reply_hides_images_and_the_key(server):
+    server.state.behaviour, server.state.status = 'status', 400
+    server.state.status_body = (
+        '{"error": "bad input data:image/jpeg;base64,/9j/4AAQSkZJRg== with key sk-secret-123 '
+        'from ollama"}')
+    with pytest.raises(VlmError) as caught:
+        VlmClient(server.base_url, 'sk-secret-123', 2.0).complete(request())
+    text = str(caught.value)
+    assert 'data:<image omitted>' in text and '/9j/' not in text
+    assert '<api_key>' in text and 'sk-secret-123' not in text
+    assert 'from ollama' in text  # a short placeholder key would not be blanked out
