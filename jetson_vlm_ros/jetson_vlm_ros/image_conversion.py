@@ -43,6 +43,10 @@ class ImageConversionError(ValueError):
     """The message cannot be read as an image; the text says why."""
 
 
+class UnsupportedEncodingError(ImageConversionError):
+    """The encoding is not one this module converts (cv_bridge may still)."""
+
+
 @dataclass(frozen=True)
 class PixelLayout:
     """How one encoding lays out a pixel."""
@@ -83,7 +87,7 @@ def image_to_pixels(msg: ImageMessage) -> PixelArray:
     """
     layout = LAYOUTS.get(msg.encoding)
     if layout is None:
-        raise ImageConversionError(
+        raise UnsupportedEncodingError(
             f"unsupported image encoding '{msg.encoding}' "
             f"(supported: {', '.join(SUPPORTED_ENCODINGS)})")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)

@@ -29,7 +29,8 @@ from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
-from jetson_vlm_ros.image_conversion import ImageConversionError, PixelArray
+from jetson_vlm_ros.image_conversion import (
+    ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
 from jetson_vlm_ros.offloading_executor import OffloadingExecutor
 from jetson_vlm_ros.scene_describer import (
@@ -75,9 +76,7 @@ def encode_with_cv_bridge_fallback(msg: Any, max_size: int, jpeg_quality: int) -
     """Encode with our converters; for other raw encodings use cv_bridge where installed."""
     try:
         return encode_any_message(msg, max_size, jpeg_quality)
-    except ImageConversionError as error:
-        if 'unsupported image encoding' not in str(error):
-            raise
+    except UnsupportedEncodingError as error:
         try:
             from cv_bridge import CvBridge
         except ImportError:
