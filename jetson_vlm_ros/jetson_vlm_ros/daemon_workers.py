@@ -50,12 +50,7 @@ class DaemonWorkers:
 
     def run(self, call: Callable[[], T]) -> T:
         """Run call on a worker and return its result (or raise its exception)."""
-        future: Future = Future()
-        with self._lock:
-            if self._closed:
-                raise WorkersClosedError('shutting down')
-            self._pending.add(future)
-        self._jobs.put((call, future))
+        future = self._enqueue(call, waited_on=True)
         try:
             return future.result()
         finally:
@@ -64,11 +59,17 @@ class DaemonWorkers:
 
     def submit(self, call: Callable[[], object]) -> None:
         """Run call on a worker without waiting for it; what it raises is its own business."""
+        self._enqueue(call, waited_on=False)
+
+    def _enqueue(self, call: Callable[[], object], waited_on: bool) -> Future:
         future: Future = Future()
         with self._lock:
             if self._closed:
                 raise WorkersClosedError('shutting down')
+            if waited_on:  # close() fails these so their callers stop waiting
+                self._pending.add(future)
         self._jobs.put((call, future))
+        return future
 
     def close(self) -> None:
         """Fail every waiting caller now and let the threads end after their current call."""
