@@ -49,7 +49,7 @@ _names = itertools.count()
 
 @pytest.fixture
 def observer() -> Iterator['Node']:
-    """A node in its own context: it sees vlm_node only through DDS discovery."""
+    """Yield a node in its own context: it sees vlm_node only through DDS discovery."""
     context = rclpy.Context()
     rclpy.init(context=context)
     node = Node('qos_observer', context=context)
