@@ -36,7 +36,7 @@ import pytest
 if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
     from jetson_vlm_interfaces.srv import DescribeScene
-    from rcl_interfaces.msg import Log, ParameterEvent
+    from rcl_interfaces.msg import Log
     from rcl_interfaces.srv import GetParameters
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -58,7 +58,6 @@ class LeakRun:
     output: str = ''
     rosout: list = field(default_factory=list)
     captions: list = field(default_factory=list)
-    parameter_events: list = field(default_factory=list)
     answers: dict = field(default_factory=dict)
     authorization: set = field(default_factory=set)
 
@@ -82,8 +81,6 @@ def leak_run() -> LeakRun:
     log_file = tempfile.TemporaryFile('w+')
     try:
         node.create_subscription(Log, '/rosout', run.rosout.append, 1000)
-        node.create_subscription(ParameterEvent, '/parameter_events',
-                                 run.parameter_events.append, 1000)
         node.create_subscription(String, 'caption', run.captions.append, 100)
         node.create_subscription(Caption, 'caption_stamped', run.captions.append, 100)
         publisher = node.create_publisher(Image, 'image', qos_profile_sensor_data)
@@ -109,6 +106,8 @@ def leak_run() -> LeakRun:
                 status_body='{"error": {"message": "invalid api key"}}')))
             ask('echo_image', lambda: setattr(server, 'state', ServerState(
                 behaviour='echo_image', status=400)))
+            ask('echo_request', lambda: setattr(server, 'state', ServerState(
+                behaviour='echo_request', status=400)))
             ask('long_body', lambda: setattr(server, 'state', ServerState(
                 behaviour='status', status=500, status_body=LONG_BODY)))
             ask('cut', lambda: setattr(server, 'state', ServerState(behaviour='cut_mid_reply')))
@@ -148,6 +147,8 @@ def test_api_key_never_in_logs_or_captions(leak_run: LeakRun) -> None:
     assert run.authorization == {f'Bearer {SECRET}'}
     assert run.answers['ok'].success
     assert 'HTTP 401' in run.answers['401'].error
+    # The server quoted the key back, and the node blanked it out of its error.
+    assert 'rejected Authorization: Bearer <api_key>' in run.answers['echo_request'].error
     assert 'cannot reach the VLM server' in run.answers['refused'].error
     for needle in ('describe_scene failed: ', 'caption failed: ', 'HTTP 401', 'cannot reach'):
         assert needle in run.output, f'{needle!r} not logged:\n{run.output}'
@@ -159,7 +160,9 @@ def test_api_key_never_in_logs_or_captions(leak_run: LeakRun) -> None:
 
 def test_image_payload_never_in_logs(leak_run: LeakRun) -> None:
     run = leak_run
-    assert not run.answers['echo_image'].success
+    # The server quoted the image back, and the node blanked it out of its error.
+    assert 'cannot load image data:<image omitted>' in run.answers['echo_image'].error
+    assert 'with image data:<image omitted>' in run.answers['echo_request'].error
     for text in (run.output, _published_text(run)):
         assert '/9j/' not in text and 'base64,' not in text
 
@@ -183,3 +186,21 @@ def test_api_key_from_environment_is_used_but_not_exposed(
         client = harness.tester.create_client(GetParameters, 'vlm_node/get_parameters')
         values = harness.call(client, GetParameters.Request(names=['api_key'])).values
         assert values[0].string_value == ''
+
+
+@pytest.mark.parametrize('key', ['Zq7', 'sk-Zq7X', SECRET], ids=['3_chars', '7_chars', 'long'])
+def test_key_echoed_by_the_server_is_blanked_from_the_service_error(
+        make_harness: Callable[..., 'RosHarness'], key: str) -> None:
+    """A real key of any length, quoted back in the reply, never reaches the caller."""
+    with FakeVlmServer() as server:
+        harness = make_harness(base_url=server.base_url, caption_period=0.0, api_key=key)
+        caller = Caller(harness)
+        server.state = ServerState(behaviour='echo_request', status=401)
+        with harness.streaming(make_image(solid(RED), stamp_sec=1)):
+            answer, _ = caller.call()
+    assert server.requests[-1].authorization == f'Bearer {key}'
+    assert not answer.success
+    assert 'answered HTTP 401: ' in answer.error, answer.error
+    assert 'rejected Authorization: Bearer <api_key> with image data:<image omitted>' \
+        in answer.error, answer.error
+    assert key not in answer.error
