@@ -31,7 +31,7 @@ if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
     from jetson_vlm_ros.settings import PARAMETERS
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-    from rcl_interfaces.srv import DescribeParameters, SetParameters
+    from rcl_interfaces.srv import DescribeParameters, SetParameters, SetParametersAtomically
 
 pytestmark = requires_ros
 
@@ -101,6 +101,22 @@ def test_wrong_type_set_is_rejected_naming_the_parameter(
     assert harness.node.get_parameter('caption_period').value == 0.0
     assert 'caption_period' in result.reason, result.reason
     assert re.search(r'float|double', result.reason, re.IGNORECASE), result.reason
+
+
+def test_atomic_set_with_one_bad_value_changes_nothing(
+        make_harness: Callable[..., 'RosHarness']) -> None:
+    """`ros2 param load` of a file with one bad value: the good ones must not apply either."""
+    harness = make_harness(caption_period=0.0)
+    client = harness.tester.create_client(
+        SetParametersAtomically, 'vlm_node/set_parameters_atomically')
+    request = SetParametersAtomically.Request(parameters=[
+        ParameterMsg(name='temperature', value=_parameter_value(0.7)),
+        ParameterMsg(name='model', value=_parameter_value(''))])
+    result = harness.call(client, request).result
+    assert not result.successful
+    assert "parameter 'model'" in result.reason, result.reason
+    assert harness.node.get_parameter('temperature').value == 0.2
+    assert harness.node._settings.temperature == 0.2
 
 
 def test_invalid_run_time_set_is_rejected_and_valid_changes_apply(
