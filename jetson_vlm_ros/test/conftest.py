@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import itertools
 import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional
@@ -187,3 +190,84 @@ def make_harness():
     yield build
     for harness in harnesses:
         harness.close()
+
+
+# --- shared by the fault tests (test_server_faults.py, test_camera_faults.py, test_callers.py,
+# test_parameter_handling.py, test_leaks.py, test_secrets.py) ------------------------------
+
+requires_ros = pytest.mark.skipif(
+    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
+                         'and source install/setup.bash')
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RED, GREEN = (255, 0, 0), (0, 255, 0)
+DEFAULT_PROMPT = 'Describe what the robot camera sees in one or two short sentences.'
+
+
+def mean_rgb(text: str) -> tuple[int, ...]:
+    """Return the mean colour the fake server read from the image, as quoted in its answer."""
+    match = re.search(r'mean_rgb=(\d+),(\d+),(\d+)', text)
+    assert match, f'no mean colour in answer {text!r}'
+    return tuple(int(v) for v in match.groups())
+
+
+class Caller:
+    """A describe_scene client on the harness's tester node, timing every call."""
+
+    def __init__(self, harness: 'RosHarness') -> None:
+        from jetson_vlm_interfaces.srv import DescribeScene
+        self._request = DescribeScene.Request
+        self.client = harness.tester.create_client(DescribeScene, 'describe_scene')
+        wait_for(lambda: self.client.wait_for_service(timeout_sec=0.1), 10.0,
+                 'the describe_scene service')
+
+    def call(self, prompt: str = '', timeout: float = 10.0) -> tuple[Any, float]:
+        """Ask with prompt; return the answer and the seconds it took."""
+        started = time.monotonic()
+        future = self.client.call_async(self._request(prompt=prompt))
+        wait_for(future.done, timeout, 'an answer from describe_scene')
+        return future.result(), time.monotonic() - started
+
+
+def shared_namespace(tag: str) -> str:
+    """Return a namespace of this process for a harness several tests share."""
+    return f'/rel{os.getpid()}_{tag}'
+
+
+@contextmanager
+def module_harness(tag: str, **overrides: Any) -> Iterator['RosHarness']:
+    """Build a harness that several tests share (the node is never restarted between them)."""
+    harness = RosHarness(overrides, shared_namespace(tag))
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@contextmanager
+def publishing(publisher: Any, msg: Any, rate: float) -> Iterator[None]:
+    """Publish msg at rate until the block ends."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            publisher.publish(msg)
+            stop.wait(1.0 / rate)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def start_node(*ros_args: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
+    """Start vlm_node from the source tree as its own process (stderr joins stdout)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['PYTHONUNBUFFERED'] = '1'
+    return subprocess.Popen(
+        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args', *ros_args],
+        env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)
