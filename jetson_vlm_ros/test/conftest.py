@@ -25,14 +25,21 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from jetson_vlm_ros.fastdds_profile import profile_environment
 import numpy as np
 import pytest
 
 # Keep DDS discovery on this machine and away from other ROS graphs (Jazzy and later).
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-# Let big frames (4K, 25 MB) cross between DDS participants (Fast DDS 2.13+: TCP and shared
-# memory with large-message support). Read when a context starts, so it is set before any.
-os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
+# Load the Fast DDS profile the package ships for large frames, so that tests run what users
+# are told to run and 1080p/4K frames cross between processes (stock Fast DDS, and
+# FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA too, lost almost all 1080p frames here: see README).
+# Read once per process, when the first context starts, so set before any; child processes
+# (cameras, vlm_node) inherit it. Set that variable empty to run stock Fast DDS.
+FASTDDS_PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               'config', 'fastdds_large_frames.xml')
+for _name, _value in profile_environment(FASTDDS_PROFILE).items():
+    os.environ.setdefault(_name, _value)
 
 try:
     import jetson_vlm_interfaces.srv  # noqa: F401 - built by colcon into install/
