@@ -125,14 +125,15 @@ class SceneDescriber:
             return client
 
     def check_frame(self, frame: Optional[Frame], settings: VlmSettings,
-                    now: float) -> Frame:
+                    now: float, source: Optional[str] = None) -> Frame:
         """Return the frame if it may be described, else raise DescribeError."""
+        source = source or self.image_source  # another topic, for the gateway
         if frame is None:
-            raise DescribeError(f"no image received yet on '{self.image_source}'")
+            raise DescribeError(f"no image received yet on '{source}'")
         age = now - frame.received_at
         if settings.max_image_age > 0 and age > settings.max_image_age:
             raise DescribeError(
-                f"the latest image on '{self.image_source}' is {age:.1f} s old, older than "
+                f"the latest image on '{source}' is {age:.1f} s old, older than "
                 f'max_image_age ({settings.max_image_age:g} s): is the camera still publishing?')
         return frame
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
-Value = Union[str, int, float]
+Value = Union[str, int, float, tuple[str, ...]]
 
 
 class SettingsError(ValueError):
@@ -50,6 +50,12 @@ def _image_transport(value: str) -> Optional[str]:
 IMAGE_TRANSPORTS = ('raw', 'compressed')
 
 
+def _host(value: str) -> Optional[str]:
+    if value.strip() and ' ' not in value:
+        return None
+    return "must be a host name or address, e.g. '127.0.0.1'"
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     """One parameter: its default, what it means and which values it accepts."""
@@ -74,6 +80,10 @@ class ParameterSpec:
             return 'an http:// or https:// URL'
         if self.check is _image_transport:
             return ' or '.join(f"'{name}'" for name in IMAGE_TRANSPORTS)
+        if self.check is _host:
+            return 'a host name or address'
+        if isinstance(self.default, tuple):
+            return 'a list of strings'
         return 'any string'
 
     def problem(self, value: Any) -> Optional[str]:
@@ -81,6 +91,10 @@ class ParameterSpec:
         expected = type(self.default)
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list):
+            value = tuple(value)  # string arrays arrive from ROS as lists
+        if expected is tuple and not all(isinstance(item, str) for item in value or ()):
+            return 'must be a list of strings'
         if type(value) is not expected:
             return f'must be of type {expected.__name__}, got {type(value).__name__}'
         if self.min_value is not None and not self.min_value <= value <= self.max_value:
@@ -127,6 +141,31 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "'compressed' subscribes `image/compressed` (sensor_msgs/CompressedImage, "
                   'JPEG or PNG, as image_transport publishes it).',
                   read_only=True, check=_image_transport),
+    # --- OpenAI-compatible gateway and alerts (issue 9; see openai_gateway.py) -----------
+    ParameterSpec('gateway_port', 0,
+                  'TCP port of the OpenAI-compatible HTTP gateway; 0 turns it off.', 0, 65535,
+                  read_only=True),
+    ParameterSpec('gateway_host', '127.0.0.1',
+                  'Address the gateway listens on; anything but loopback should have '
+                  'gateway_api_key set.', read_only=True, check=_host),
+    ParameterSpec('gateway_api_key', '',
+                  'Bearer token clients of the gateway must send; empty: none asked. Never '
+                  'logged.'),
+    ParameterSpec('gateway_max_body_mb', 20,
+                  'Largest request body the gateway accepts, in MB (413 above).', 1, 1024,
+                  read_only=True),
+    ParameterSpec('gateway_max_topics', 4,
+                  'Most extra image topics the gateway subscribes at once (ros:///topic); '
+                  'one unused for a minute is dropped.', 0, 64),
+    ParameterSpec('alert_rules', (),
+                  'Yes/no questions about the camera, e.g. "Is a person in the doorway?"; '
+                  'all are asked in one model call per alert_period.'),
+    ParameterSpec('alert_period', 0.0,
+                  'Seconds between alert checks of the latest frame; 0 turns alerts off.',
+                  0.0, 3600.0),
+    ParameterSpec('alert_cooldown', 30.0,
+                  'Seconds after an alert is published before the same rule may alert again.',
+                  0.0, 86400.0),
 )
 
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -150,12 +189,20 @@ class VlmSettings:
     max_image_age: float
     max_concurrent_requests: int
     image_transport: str
+    gateway_port: int
+    gateway_host: str
+    gateway_api_key: str
+    gateway_max_body_mb: int
+    gateway_max_topics: int
+    alert_rules: tuple[str, ...]
+    alert_period: float
+    alert_cooldown: float
 
     def __repr__(self) -> str:
         """Show every field but the API key, so a logged settings object leaks no secret."""
         shown = ', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in fields(self)
-                          if f.name != 'api_key')
-        return f'VlmSettings({shown}, api_key=<hidden>)'
+                          if f.name not in ('api_key', 'gateway_api_key'))
+        return f'VlmSettings({shown}, api_key=<hidden>, gateway_api_key=<hidden>)'
 
     def updated(self, changes: Mapping[str, Value]) -> 'VlmSettings':
         """Return a copy with changes applied, or raise SettingsError naming the first bad one."""
@@ -169,6 +216,8 @@ class VlmSettings:
                 raise SettingsError(
                     f"invalid value for parameter '{name}': {problem} "
                     f'(valid: {spec.valid_values()})')
+            if isinstance(spec.default, tuple):
+                value = tuple(value)
             clean[name] = float(value) if isinstance(spec.default, float) else value
         return replace(self, **clean)
 

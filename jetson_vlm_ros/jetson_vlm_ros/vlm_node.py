@@ -29,6 +29,8 @@ from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
+from jetson_vlm_ros.alert_monitor import AlertMonitor
+from jetson_vlm_ros.gateway_bridge import GatewayBridge
 from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
@@ -42,7 +44,7 @@ from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -61,7 +63,8 @@ def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
     # dynamic_typing: a value of the wrong type reaches our validation, whose reason names
     # the parameter and the expected type (rclpy's own check names neither).
     descriptor = ParameterDescriptor(
-        description=spec.description, read_only=spec.read_only, dynamic_typing=True,
+        description=spec.description, read_only=spec.read_only,
+        dynamic_typing=not isinstance(spec.default, tuple),
         additional_constraints=f'valid: {spec.valid_values()}')
     if isinstance(spec.default, float):
         descriptor.floating_point_range = [FloatingPointRange(
@@ -95,10 +98,11 @@ class VlmNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('vlm_node', **kwargs)
         for spec in PARAMETERS:
-            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+            self._declare(spec)
         # Raises SettingsError naming the parameter: the node does not start on bad config.
         self._settings: VlmSettings = settings_from(
             {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS})
+        self._alerts: Optional[AlertMonitor] = None  # made below, once the frame state is
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._latest_frame: Optional[Frame] = None
@@ -136,11 +140,37 @@ class VlmNode(Node):
         self._schedule_captions(self._settings.caption_period)
         self._server_check = self.create_timer(
             0.0, self._check_server, callback_group=self.slow_callbacks)
+        # Alerts and the OpenAI-compatible gateway (issue 9): their own modules.
+        self._alerts = AlertMonitor(self, self._describer, lambda: self._settings,
+                                    lambda: self._latest_frame, self.slow_callbacks)
+        self._gateway = GatewayBridge(
+            self, self._describer, encode_with_cv_bridge_fallback, lambda: self._settings,
+            lambda: self._latest_frame, self._image_sub.topic_name, image_qos)
+        self._gateway.alert_state = self._alerts.state
+        try:
+            self._gateway.start_gateway()
+        except OSError as error:
+            raise SettingsError(
+                f'gateway_port {self._settings.gateway_port}: cannot listen on '
+                f'{self._settings.gateway_host}: {error}') from None
         self.get_logger().info(
             f"describing '{self._image_sub.topic_name}' with {self._settings.model} at "
             f'{self._settings.base_url}; service '
             f"'{self.resolve_service_name('describe_scene')}', captions every "
             f'{self._settings.caption_period:g} s')
+
+    def _declare(self, spec: ParameterSpec) -> None:
+        if not isinstance(spec.default, tuple):
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+            return
+        # rclpy reads an empty list as a byte array: declare string arrays by type, then
+        # give them their default unless the params file or command line set one.
+        self.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, _descriptor(spec))
+        try:
+            self.get_parameter(spec.name)
+        except ParameterUninitializedException:
+            self.set_parameters([Parameter(
+                spec.name, Parameter.Type.STRING_ARRAY, list(spec.default))])
 
     @property
     def worker_threads(self) -> int:
@@ -156,7 +186,10 @@ class VlmNode(Node):
 
     def destroy_node(self) -> None:
         """Close the server connections too, so in-flight requests end now."""
-        describer = getattr(self, '_describer', None)  # absent when __init__ failed
+        gateway = getattr(self, '_gateway', None)  # absent when __init__ failed
+        if gateway is not None:
+            gateway.close()
+        describer = getattr(self, '_describer', None)
         if describer is not None:
             describer.close()
         super().destroy_node()
@@ -246,6 +279,8 @@ class VlmNode(Node):
         if settings.caption_period != self._settings.caption_period:
             self._schedule_captions(settings.caption_period)
         self._settings = settings
+        if self._alerts is not None:
+            self._alerts.apply(settings)
         return SetParametersResult(successful=True)
 
     # --- helpers ---------------------------------------------------------------------
@@ -265,6 +300,7 @@ class VlmNode(Node):
             header=description.frame.message.header, text=description.text,
             prompt=description.prompt, model=description.model, latency=description.latency))
         self.get_logger().info(f'caption ({description.latency:.2f} s): {description.text}')
+        self._gateway.on_caption(description)
 
     def _log_caption_error(self, reason: str) -> None:
         last_reason, last_time = self._caption_error

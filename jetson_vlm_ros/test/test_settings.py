@@ -30,6 +30,7 @@ NUMERIC = [spec for spec in PARAMETERS if spec.min_value is not None]
 FLOATS = [spec for spec in NUMERIC if isinstance(spec.default, float)]
 INTS = [spec for spec in NUMERIC if type(spec.default) is int]
 STRINGS = [spec for spec in PARAMETERS if isinstance(spec.default, str)]
+LISTS = [spec for spec in PARAMETERS if isinstance(spec.default, tuple)]
 
 # The README's "Parameters" table, copied here by hand: the code and the README must both
 # match it, so neither can drift from the other silently.
@@ -50,6 +51,14 @@ DOCUMENTED = {
     'max_image_age': (float, 2.0, (0.0, 3600.0), False),
     'max_concurrent_requests': (int, 2, (1, 16), True),
     'image_transport': (str, 'raw', None, True),
+    'gateway_port': (int, 0, (0, 65535), True),
+    'gateway_host': (str, '127.0.0.1', None, True),
+    'gateway_api_key': (str, '', None, False),
+    'gateway_max_body_mb': (int, 20, (1, 1024), True),
+    'gateway_max_topics': (int, 4, (0, 64), False),
+    'alert_rules': (tuple, (), None, False),
+    'alert_period': (float, 0.0, (0.0, 3600.0), False),
+    'alert_cooldown': (float, 30.0, (0.0, 86400.0), False),
 }
 DOCUMENTED_RANGES = [(name, kind, span) for name, (kind, _, span, _) in DOCUMENTED.items()
                      if span is not None]
@@ -86,11 +95,12 @@ def readme_parameter_rows() -> dict[str, list[str]]:
 def test_readme_table_says_what_the_test_pins():
     rows = readme_parameter_rows()
     assert list(rows) == list(DOCUMENTED)
-    type_names = {str: 'string', int: 'int', float: 'double'}
+    type_names = {str: 'string', int: 'int', float: 'double', tuple: 'string array'}
     for name, (kind, default, span, read_only) in DOCUMENTED.items():
         _, documented_type, documented_default, valid, _ = rows[name]
         assert documented_type == type_names[kind], name
-        assert documented_default == ("`''`" if default == '' else f'`{default}`'), name
+        shown = {'': "`''`", (): '`[]`'}.get(default, f'`{default}`')
+        assert documented_default == shown, name
         if span is not None:
             low, high = (f'{end:g}' for end in span)
             assert valid.startswith(f'[{low}, {high}]'), f'{name}: {valid}'
@@ -101,8 +111,8 @@ def test_table_matches_settings_fields():
     assert names(PARAMETERS) == [f.name for f in fields(VlmSettings)]
     assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
-    assert sorted(names(NUMERIC) + names(STRINGS)) == sorted(names(PARAMETERS))
-    assert len(FLOATS) == 4 and len(INTS) == 4 and len(STRINGS) == 6
+    assert sorted(names(NUMERIC) + names(STRINGS) + names(LISTS)) == sorted(names(PARAMETERS))
+    assert len(FLOATS) == 6 and len(INTS) == 7 and len(STRINGS) == 8 and len(LISTS) == 1
 
 
 @pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
@@ -121,9 +131,24 @@ def test_defaults_are_settings_from_nothing():
         assert getattr(DEFAULT_SETTINGS, spec.name) == spec.default
 
 
-def test_read_only_is_only_the_executor_size():
+def test_read_only_is_only_what_start_up_sizes_or_binds():
     assert [spec.name for spec in PARAMETERS if spec.read_only] == [
-        'max_concurrent_requests', 'image_transport']
+        'max_concurrent_requests', 'image_transport', 'gateway_port', 'gateway_host',
+        'gateway_max_body_mb']
+
+
+def test_alert_rules_take_a_list_of_strings_and_refuse_anything_else():
+    rules = ['Is a person in the doorway?', 'Is the door open?']
+    assert DEFAULT_SETTINGS.updated({'alert_rules': rules}).alert_rules == tuple(rules)
+    with pytest.raises(SettingsError, match="'alert_rules': must be a list of strings"):
+        DEFAULT_SETTINGS.updated({'alert_rules': [1, 2]})
+    with pytest.raises(SettingsError, match="'alert_rules'"):
+        DEFAULT_SETTINGS.updated({'alert_rules': 'Is a person there?'})
+
+
+def test_gateway_key_is_hidden_from_repr():
+    text = repr(DEFAULT_SETTINGS.updated({'gateway_api_key': 'sk-gw-secret-123'}))
+    assert 'sk-gw-secret-123' not in text and 'gateway_api_key=<hidden>' in text
 
 
 def below_min(spec):
@@ -274,10 +299,16 @@ def load_config():
 
 
 def test_config_lists_exactly_the_parameters():
-    assert sorted(load_config()) == sorted(names(PARAMETERS))
+    # Empty string arrays cannot be written in a ROS params file: they are shown commented.
+    assert sorted(load_config()) == sorted(names([
+        spec for spec in PARAMETERS if spec not in LISTS]))
+    text = CONFIG.read_text(encoding='utf-8')
+    for spec in LISTS:
+        assert f'    # {spec.name}: [' in text, spec.name
 
 
-@pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
+@pytest.mark.parametrize('spec', [s for s in PARAMETERS if s not in LISTS],
+                         ids=names(s for s in PARAMETERS if s not in LISTS))
 def test_config_values_are_valid_and_typed_as_defaults(spec):
     value = load_config()[spec.name]
     assert type(value) is type(spec.default)

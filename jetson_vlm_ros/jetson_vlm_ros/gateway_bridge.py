@@ -1,0 +1,225 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The gateway's view of vlm_node: frames of the camera and of other image topics, on demand.
+
+Other topics (`ros:///topic`) are subscribed on first use with the camera's QoS, at most
+gateway_max_topics at once, and dropped after IDLE_TOPIC_S unused. Everything here is
+called from the gateway's worker threads; subscription callbacks only store a reference.
+"""
+
+from collections import deque
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from jetson_vlm_ros.image_conversion import ImageConversionError
+from jetson_vlm_ros.openai_gateway import OpenAiGateway
+from jetson_vlm_ros.scene_describer import (
+    DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
+from jetson_vlm_ros.settings import VlmSettings
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import CompressedImage, Image
+
+IMAGE_TYPES = {'sensor_msgs/msg/Image': Image,
+               'sensor_msgs/msg/CompressedImage': CompressedImage}
+# An extra topic nobody asked about for this long is unsubscribed.
+IDLE_TOPIC_S = 60.0
+# A topic subscribed just now gets this long to deliver its first frame.
+FIRST_FRAME_WAIT_S = 2.0
+RECENT_CAPTIONS = 20
+LOOPBACK_HOSTS = ('localhost', '::1')
+
+
+def is_loopback(host: str) -> bool:
+    """Return whether host only serves this machine."""
+    return host in LOOPBACK_HOSTS or host.startswith('127.')
+
+
+class _TopicFrames:
+    """The latest frame of one extra topic, and when it was last asked for."""
+
+    def __init__(self) -> None:
+        self.subscription: Any = None
+        self.latest: Optional[Frame] = None
+        self.received = 0
+        self.last_used = time.monotonic()
+        self.arrived = threading.Event()
+
+    def on_message(self, msg: Any) -> None:
+        self.received += 1
+        self.latest = Frame(msg, time.monotonic(), self.received)
+        self.arrived.set()
+
+
+class GatewayBridge:
+    """Implements openai_gateway.GatewayBackend on top of the node."""
+
+    def __init__(self, node: Node, describer: SceneDescriber, encoder: ImageEncoder,
+                 settings: Callable[[], VlmSettings], latest_frame: Callable[[], Optional[Frame]],
+                 camera_topic: str, image_qos: QoSProfile) -> None:
+        self._node = node
+        self._describer = describer
+        self.slots = describer.slots
+        self._encoder = encoder
+        self.settings = settings
+        self._latest_frame = latest_frame
+        self._camera_topic = camera_topic
+        self._qos = image_qos
+        self._topics: dict[str, _TopicFrames] = {}
+        self._lock = threading.Lock()
+        self.recent_captions: deque = deque(maxlen=RECENT_CAPTIONS)
+        self.alert_state: Callable[[], dict[str, Any]] = lambda: {'rules': [], 'period': 0.0}
+        self._drop_timer = node.create_timer(IDLE_TOPIC_S / 6, self._drop_unused)
+        self.gateway: Optional[OpenAiGateway] = None
+
+    def start_gateway(self) -> None:
+        """Serve the gateway when gateway_port > 0; raise OSError when the port is taken."""
+        settings = self.settings()
+        if settings.gateway_port <= 0:
+            return
+        logger = self._node.get_logger()
+
+        def log(level: str, text: str) -> None:
+            getattr(logger, level)(text)
+
+        self.gateway = OpenAiGateway(self, settings.gateway_host, settings.gateway_port,
+                                     settings.gateway_max_body_mb, log)
+        self.gateway.start()
+        logger.info(f'OpenAI-compatible gateway on {self.gateway.url}/v1 (status page: '
+                    f'{self.gateway.url}/)')
+        if not is_loopback(settings.gateway_host) and not settings.gateway_api_key:
+            logger.warning(
+                f"gateway_host '{settings.gateway_host}' serves other machines and "
+                f'gateway_api_key is empty: anyone on the network can see the camera and use '
+                f'the model. Set gateway_api_key (see README, Security).')
+
+    def close(self) -> None:
+        """Stop the gateway (its in-flight requests end) and drop extra subscriptions."""
+        if self.gateway is not None:
+            self.gateway.stop()
+        with self._lock:
+            topics, self._topics = list(self._topics.values()), {}
+        for entry in topics:
+            self._node.destroy_subscription(entry.subscription)
+
+    def on_caption(self, description: Description) -> None:
+        """Remember a published caption for the status page."""
+        stamp = description.frame.message.header.stamp
+        self.recent_captions.append({
+            'text': description.text, 'model': description.model,
+            'latency': round(description.latency, 3),
+            'stamp': stamp.sec + stamp.nanosec * 1e-9, 'time': time.time()})
+
+    # --- GatewayBackend ----------------------------------------------------------------
+
+    def prepared_image(self, source: str, settings: VlmSettings) -> Any:
+        """Return the latest frame of source as the node would send it; raise DescribeError."""
+        if source in ('latest', self._camera_topic):
+            frame, name = self._latest_frame(), self._camera_topic
+        else:
+            frame, name = self._topic_frame(source, settings), source
+        frame = self._describer.check_frame(frame, settings, time.monotonic(), name)
+        try:
+            return self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
+        except ImageConversionError as error:
+            raise DescribeError(f'cannot use the latest image: {error}') from None
+        except Exception as error:  # noqa: B902 - e.g. cv2.error, as SceneDescriber does
+            raise DescribeError(
+                f'cannot use the latest image: {type(error).__name__}: {error}') from None
+
+    def image_topics(self) -> list[str]:
+        """Return the image topics on the ROS graph."""
+        return sorted(name for name, types in self._node.get_topic_names_and_types()
+                      if any(kind in IMAGE_TYPES for kind in types))
+
+    def camera_state(self) -> dict[str, Any]:
+        """Return the camera topic, frames received, and the latest frame's age."""
+        frame = self._latest_frame()
+        return {'topic': self._camera_topic,
+                'frames_received': 0 if frame is None else frame.sequence,
+                'age_s': None if frame is None
+                else round(time.monotonic() - frame.received_at, 3)}
+
+    def status(self) -> dict[str, Any]:
+        """Return what the status page shows."""
+        alerts = self.alert_state()
+        return {'camera': self.camera_state(), 'captions': list(self.recent_captions),
+                'alerts': alerts, 'model': self.settings().model,
+                'requests_in_flight': self.slots.in_flight}
+
+    def status_frame(self, settings: VlmSettings) -> Optional[bytes]:
+        """Return the latest camera frame as JPEG, as prepared for the model."""
+        frame = self._latest_frame()
+        if frame is None:
+            return None
+        try:
+            return self._encoder(frame.message, settings.max_image_size,
+                                 settings.jpeg_quality).jpeg
+        except Exception:  # noqa: B902 - a broken frame shows as no frame
+            return None
+
+    # --- extra topics --------------------------------------------------------------------
+
+    def _topic_frame(self, topic: str, settings: VlmSettings) -> Optional[Frame]:
+        with self._lock:
+            entry = self._topics.get(topic)
+        if entry is None:
+            entry = self._subscribe(topic, settings)
+        entry.last_used = time.monotonic()
+        entry.arrived.wait(FIRST_FRAME_WAIT_S)
+        return entry.latest
+
+    def _subscribe(self, topic: str, settings: VlmSettings) -> _TopicFrames:
+        types = dict(self._node.get_topic_names_and_types()).get(topic)
+        if not types:
+            raise DescribeError(f"unknown topic '{topic}': nothing publishes it on the ROS "
+                                f'graph')
+        kinds = [IMAGE_TYPES[kind] for kind in types if kind in IMAGE_TYPES]
+        if not kinds:
+            raise DescribeError(f"topic '{topic}' carries {', '.join(types)}, not "
+                                f'sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage')
+        with self._lock:
+            entry = self._topics.get(topic)
+            if entry is not None:
+                return entry
+            if len(self._topics) >= settings.gateway_max_topics:
+                raise DescribeError(
+                    f"cannot subscribe '{topic}': the gateway already follows "
+                    f'{len(self._topics)} image topics (gateway_max_topics); a topic unused '
+                    f'for {IDLE_TOPIC_S:g} s is dropped')
+            entry = _TopicFrames()
+            entry.subscription = self._node.create_subscription(
+                kinds[0], topic, entry.on_message, self._qos)
+            self._topics[topic] = entry
+        self._node.get_logger().info(f"gateway: subscribed '{topic}' ({types[0]})")
+        return entry
+
+    def _drop_unused(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            idle = [topic for topic, entry in self._topics.items()
+                    if now - entry.last_used > IDLE_TOPIC_S]
+            dropped = [self._topics.pop(topic) for topic in idle]
+        for topic, entry in zip(idle, dropped, strict=True):
+            self._node.destroy_subscription(entry.subscription)
+            self._node.get_logger().info(f"gateway: unsubscribed '{topic}' (unused)")
+
+    @property
+    def extra_topics(self) -> list[str]:
+        """Return the extra topics subscribed now."""
+        with self._lock:
+            return list(self._topics)

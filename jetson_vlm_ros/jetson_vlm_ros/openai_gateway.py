@@ -1,0 +1,511 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+An OpenAI-compatible HTTP gateway that sees the robot's cameras (no ROS imports).
+
+`POST /v1/chat/completions` is forwarded to the VLM server after `ros://latest` and
+`ros:///topic` image URLs (or a `<model>+camera` / `<model>+/topic` model name) were
+replaced by the latest frame, prepared as the node prepares camera frames. The gateway
+never fetches a URL itself: `http(s)://` and `file://` images are refused.
+
+It runs aiohttp on its own event loop in its own thread: ROS callbacks never wait on an
+HTTP client, and frame preparation runs on the loop's thread pool, so one slow client
+never holds up the others. Requests share the node's request slots (429 when all are
+taken). Every error is OpenAI's error JSON; no traceback reaches a client.
+"""
+
+import asyncio
+from dataclasses import dataclass
+import hmac
+import json
+import os
+import threading
+from typing import Any, Callable, Optional, Protocol
+from urllib.parse import urlparse
+
+import aiohttp
+from aiohttp import web
+from jetson_vlm_ros.scene_describer import DescribeError, RequestSlots
+from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.vlm_client import quote_reply, secret_to_redact
+
+STATUS_PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'status_page')
+CAMERA_SUFFIX = '+camera'
+# How long GET /v1/models and GET /health wait for the VLM server.
+PROBE_TIMEOUT = 3.0
+# Seconds a client should wait after a 429, sent as Retry-After.
+RETRY_AFTER_S = 1
+
+_ERROR_TYPES = {
+    400: ('invalid_request_error', 'invalid_request'),
+    401: ('authentication_error', 'invalid_api_key'),
+    404: ('invalid_request_error', 'not_found'),
+    405: ('invalid_request_error', 'method_not_allowed'),
+    413: ('invalid_request_error', 'request_too_large'),
+    429: ('rate_limit_error', 'rate_limit_exceeded'),
+    500: ('server_error', 'internal_error'),
+    502: ('server_error', 'bad_gateway'),
+    503: ('server_error', 'unavailable'),
+    504: ('server_error', 'timeout'),
+}
+
+
+class GatewayError(Exception):
+    """A request failed with an HTTP status and a message for the client."""
+
+    def __init__(self, status: int, message: str,
+                 headers: Optional[dict[str, str]] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(status: int, message: str,
+                   headers: Optional[dict[str, str]] = None) -> web.Response:
+    """Return OpenAI's error body: {"error": {"message", "type", "param", "code"}}."""
+    kind, code = _ERROR_TYPES.get(status, ('server_error' if status >= 500
+                                           else 'invalid_request_error', None))
+    body = {'error': {'message': message, 'type': kind, 'param': None, 'code': code}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+class GatewayBackend(Protocol):
+    """What the gateway needs from the node; every call may block (runs on a worker)."""
+
+    slots: RequestSlots
+
+    def settings(self) -> VlmSettings:
+        """Return the node's current settings."""
+
+    def prepared_image(self, source: str, settings: VlmSettings) -> Any:
+        """Return the EncodedImage of source ('latest' or a topic); raise DescribeError."""
+
+    def image_topics(self) -> list[str]:
+        """Return the image topics on the ROS graph."""
+
+    def camera_state(self) -> dict[str, Any]:
+        """Return the camera's topic, frames received and latest frame age (s or None)."""
+
+    def alert_state(self) -> dict[str, Any]:
+        """Return the alert rules and their state."""
+
+    def status(self) -> dict[str, Any]:
+        """Return recent captions and active alerts for the status page."""
+
+    def status_frame(self, settings: VlmSettings) -> Optional[bytes]:
+        """Return the latest frame as JPEG (with the last caption drawn), or None."""
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image of a request comes from: 'latest', a topic, or None (data: URL)."""
+
+    topic: Optional[str]
+
+
+def image_source(url: str) -> ImageSource:
+    """Classify an image URL; raise GatewayError(400) for what the gateway never fetches."""
+    if not isinstance(url, str):
+        raise GatewayError(400, 'image_url.url must be a string')
+    if url.startswith('data:'):
+        return ImageSource(None)
+    parsed = urlparse(url)
+    if parsed.scheme == 'ros':
+        if parsed.netloc == 'latest' and parsed.path in ('', '/'):
+            return ImageSource('latest')
+        if not parsed.netloc and len(parsed.path) > 1:
+            return ImageSource(parsed.path.rstrip('/'))
+        raise GatewayError(400, f"unknown ros:// image URL '{url[:100]}': use ros://latest "
+                                f'(the camera) or ros:///some/topic (an image topic)')
+    raise GatewayError(
+        400, f"image URL scheme '{parsed.scheme or url[:20]}' is not accepted: this gateway "
+             f'never fetches URLs or reads files; send a data: URL, ros://latest or '
+             f'ros:///some/topic')
+
+
+def camera_model(model: str) -> tuple[str, Optional[str]]:
+    """Split '<model>+camera' or '<model>+/topic' into (model, source); else (model, None)."""
+    if model.endswith(CAMERA_SUFFIX) and len(model) > len(CAMERA_SUFFIX):
+        return model[:-len(CAMERA_SUFFIX)], 'latest'
+    base, plus, topic = model.partition('+/')
+    if plus and base and len(topic) > 0:
+        return base, '/' + topic
+    return model, None
+
+
+def image_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return every image_url content part of the request's messages, in order."""
+    messages = body.get('messages')
+    if not isinstance(messages, list) or not messages:
+        raise GatewayError(400, "'messages' must be a non-empty array")
+    parts = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise GatewayError(400, 'every message must be an object')
+        content = message.get('content')
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get('type') == 'image_url':
+                    parts.append(part)
+    return parts
+
+
+def attach_camera(body: dict[str, Any], source: str) -> None:
+    """Add a ros:// image of source to the last user message (for camera models)."""
+    for message in reversed(body['messages']):
+        if message.get('role') == 'user':
+            url = 'ros://latest' if source == 'latest' else 'ros://' + source
+            image = {'type': 'image_url', 'image_url': {'url': url}}
+            content = message.get('content')
+            if isinstance(content, list):
+                content.append(image)
+            else:
+                message['content'] = [{'type': 'text', 'text': str(content or '')}, image]
+            return
+    raise GatewayError(400, 'a camera model needs a user message to attach the frame to')
+
+
+def keys_match(given: str, expected: str) -> bool:
+    """Compare API keys in constant time (no early exit on the first differing byte)."""
+    return hmac.compare_digest(given.encode('utf-8'), expected.encode('utf-8'))
+
+
+class OpenAiGateway:
+    """The HTTP server; start() binds and returns once it serves, stop() ends it."""
+
+    def __init__(self, backend: GatewayBackend, host: str, port: int, max_body_mb: int,
+                 log: Callable[[str, str], None]) -> None:
+        self.backend = backend
+        self.host = host
+        self.port = port
+        self.max_body = max_body_mb * 1024 * 1024
+        self._log = log
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._thread: Optional[threading.Thread] = None
+        self._runner: Optional[web.AppRunner] = None
+        self._session: Optional[aiohttp.ClientSession] = None
+        self._stopped: Optional[asyncio.Event] = None
+
+    @property
+    def url(self) -> str:
+        """Return the root URL clients use."""
+        host = '127.0.0.1' if self.host in ('0.0.0.0', '::', '') else self.host
+        return f'http://{host}:{self.port}'
+
+    def start(self) -> None:
+        """Serve on host:port from a thread of its own; raise OSError when it cannot bind."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._serve(started))
+            except BaseException as error:  # noqa: B902 - handed to start()'s caller
+                failure.append(error)
+                started.set()
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name='openai_gateway', daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and close connections."""
+        loop, stopped = self._loop, self._stopped
+        if loop is not None and stopped is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stopped.set)
+            except RuntimeError:
+                pass  # the loop closed meanwhile
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    async def _serve(self, started: threading.Event) -> None:
+        self._stopped = asyncio.Event()
+        app = web.Application(client_max_size=self.max_body,
+                              middlewares=[self._errors_middleware])
+        app.router.add_post('/v1/chat/completions', self._chat_completions)
+        app.router.add_get('/v1/models', self._models)
+        app.router.add_get('/v1/alerts', self._alerts)
+        app.router.add_get('/v1/status', self._status)
+        app.router.add_get('/v1/frame.jpg', self._frame)
+        app.router.add_get('/health', self._health)
+        app.router.add_get('/', self._index)
+        app.router.add_static('/static/', STATUS_PAGE_DIR)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        try:
+            site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            await self._session.close()
+            await self._runner.cleanup()
+            raise
+        started.set()
+        await self._stopped.wait()
+        await self._runner.cleanup()
+        await self._session.close()
+
+    # --- middleware: errors and the API key ------------------------------------------------
+
+    @web.middleware
+    async def _errors_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            self._check_key(request)
+            return await handler(request)
+        except GatewayError as error:
+            return error_response(error.status, error.message, error.headers)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, f'request body larger than gateway_max_body_mb '
+                                       f'({self.max_body // (1024 * 1024)} MB)')
+        except web.HTTPException as error:
+            if error.status < 400:
+                raise
+            return error_response(error.status, f'{error.reason}: {request.method} '
+                                                f'{request.path}')
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as error:  # noqa: B902 - a client gets JSON, never a traceback
+            self._log('error', f'gateway: unexpected {type(error).__name__}: {error} '
+                               f'({request.method} {request.path})')
+            return error_response(500, f'internal error: {type(error).__name__}')
+
+    def _check_key(self, request: web.Request) -> None:
+        # The page and its static files carry no data; /health is for probes.
+        if request.method == 'GET' and (request.path in ('/', '/health')
+                                        or request.path.startswith('/static/')):
+            return
+        expected = self.backend.settings().gateway_api_key
+        if not expected:
+            return
+        header = request.headers.get('Authorization', '')
+        scheme, _, given = header.partition(' ')
+        if scheme.lower() != 'bearer' or not keys_match(given.strip(), expected):
+            raise GatewayError(401, 'missing or wrong API key: send the gateway_api_key as '
+                                    "'Authorization: Bearer <key>'")
+
+    # --- chat completions ------------------------------------------------------------------
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > self.max_body:
+            raise web.HTTPRequestEntityTooLarge(max_size=self.max_body,
+                                                actual_size=request.content_length)
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise GatewayError(400, f'the request body is not valid JSON: {error}') from None
+        if not isinstance(body, dict):
+            raise GatewayError(400, 'the request body must be a JSON object')
+        settings = self.backend.settings()
+        model = body.get('model') or settings.model
+        if not isinstance(model, str):
+            raise GatewayError(400, "'model' must be a string")
+        model, camera = camera_model(model)
+        body['model'] = model
+        image_parts(body)  # validates messages before anything is attached
+        if camera is not None:
+            attach_camera(body, camera)
+        ros_parts = []
+        for part in image_parts(body):
+            image_url = part.get('image_url')
+            url = image_url.get('url') if isinstance(image_url, dict) else image_url
+            source = image_source(url)
+            if source.topic is not None:
+                ros_parts.append((part, source.topic))
+        if not self.backend.slots.try_acquire():
+            raise GatewayError(
+                429, f'busy: {self.backend.slots.limit} VLM request(s) already in flight '
+                     f'(max_concurrent_requests); try again shortly',
+                {'Retry-After': str(RETRY_AFTER_S)})
+        try:
+            if ros_parts:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self._fill_images, ros_parts, settings)
+            return await self._forward(request, body, settings)
+        finally:
+            self.backend.slots.release()
+
+    def _fill_images(self, parts: list[tuple[dict[str, Any], str]],
+                     settings: VlmSettings) -> None:
+        urls: dict[str, str] = {}
+        for part, topic in parts:
+            if topic not in urls:
+                try:
+                    urls[topic] = self.backend.prepared_image(topic, settings).data_url()
+                except DescribeError as error:
+                    raise GatewayError(400, str(error)) from None
+            detail = part['image_url'].get('detail') if isinstance(part['image_url'], dict) \
+                else None
+            part['image_url'] = {'url': urls[topic]}
+            if detail:
+                part['image_url']['detail'] = detail
+
+    async def _forward(self, request: web.Request, body: dict[str, Any],
+                       settings: VlmSettings) -> web.StreamResponse:
+        key = settings.api_key or os.environ.get('OPENAI_API_KEY') or 'none'
+        secret = secret_to_redact(key)
+        where = f'the VLM server at {settings.base_url}'
+        url = settings.base_url.rstrip('/') + '/chat/completions'
+        streaming = body.get('stream') is True
+        timeout = aiohttp.ClientTimeout(
+            total=None if streaming else settings.request_timeout,
+            sock_connect=settings.request_timeout, sock_read=settings.request_timeout)
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                    url, json=body, timeout=timeout,
+                    headers={'Authorization': f'Bearer {key}'}) as upstream:
+                if upstream.status != 200:
+                    text = await upstream.text(errors='replace')
+                    raise self._upstream_status(upstream.status, text, where, body, secret)
+                if streaming:
+                    return await self._pass_stream(request, upstream, where)
+                data = await upstream.read()
+                try:
+                    reply = json.loads(data)
+                except ValueError:
+                    reply = None
+                if not isinstance(reply, dict) or not isinstance(reply.get('choices'), list):
+                    quoted = quote_reply(data.decode(errors='replace'), secret)
+                    raise GatewayError(
+                        502, f"{where} did not answer with a chat completion: '{quoted}'")
+                return web.Response(body=data, status=200, content_type='application/json')
+        except asyncio.TimeoutError:
+            raise GatewayError(504, f'{where} did not answer within request_timeout '
+                                    f'({settings.request_timeout:g} s)') from None
+        except aiohttp.ClientConnectorError as error:
+            raise GatewayError(502, f'cannot reach {where} ({quote_reply(str(error), secret)});'
+                                    f' is it running? Ollama: `ollama serve`') from None
+        except aiohttp.ClientError as error:
+            raise GatewayError(502, f'the connection to {where} broke mid-reply '
+                                    f'({quote_reply(str(error), secret)})') from None
+
+    def _upstream_status(self, status: int, text: str, where: str, body: dict[str, Any],
+                         secret: str) -> GatewayError:
+        reply = quote_reply(text, secret)
+        if status == 404:
+            return GatewayError(404, f"{where} does not know model '{body.get('model')}' "
+                                     f'(HTTP 404: {reply}); pull it with `ollama pull '
+                                     f"{body.get('model')}`")
+        if 400 <= status < 500 and status not in (401, 403, 429):
+            return GatewayError(status, f'{where} refused the request (HTTP {status}: {reply})')
+        return GatewayError(502, f'{where} answered HTTP {status}: {reply}')
+
+    async def _pass_stream(self, request: web.Request, upstream: aiohttp.ClientResponse,
+                           where: str) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={
+            'Content-Type': upstream.headers.get('Content-Type', 'text/event-stream'),
+            'Cache-Control': 'no-cache'})
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            # The status line is gone: tell the client in the stream, as OpenAI does.
+            reason = 'timed out' if isinstance(error, asyncio.TimeoutError) else 'broke'
+            message = {'error': {'message': f'the stream from {where} {reason} mid-reply',
+                                 'type': 'server_error', 'param': None,
+                                 'code': 'bad_gateway'}}
+            await response.write(b'data: ' + json.dumps(message).encode() + b'\n\n')
+        await response.write_eof()
+        return response
+
+    # --- models, health, alerts, status page ----------------------------------------------
+
+    async def _upstream_models(self, settings: VlmSettings) -> list[dict[str, Any]]:
+        key = settings.api_key or os.environ.get('OPENAI_API_KEY') or 'none'
+        where = f'the VLM server at {settings.base_url}'
+        assert self._session is not None
+        try:
+            async with self._session.get(
+                    settings.base_url.rstrip('/') + '/models',
+                    timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT),
+                    headers={'Authorization': f'Bearer {key}'}) as upstream:
+                text = await upstream.text(errors='replace')
+                if upstream.status != 200:
+                    raise GatewayError(502, f'{where} answered HTTP {upstream.status}: '
+                                            f'{quote_reply(text, secret_to_redact(key))}')
+                data = json.loads(text).get('data')
+                if not isinstance(data, list):
+                    raise ValueError('no data')
+                return [m for m in data if isinstance(m, dict) and isinstance(m.get('id'), str)]
+        except asyncio.TimeoutError:
+            raise GatewayError(504, f'{where} did not list its models within '
+                                    f'{PROBE_TIMEOUT:g} s') from None
+        except aiohttp.ClientError as error:
+            raise GatewayError(502, f'cannot reach {where} ({error})') from None
+        except (ValueError, AttributeError):
+            raise GatewayError(502, f'{where} did not answer with a model list') from None
+
+    async def _models(self, request: web.Request) -> web.Response:
+        settings = self.backend.settings()
+        models = await self._upstream_models(settings)
+        topics = await asyncio.get_running_loop().run_in_executor(
+            None, self.backend.image_topics)
+        listed = []
+        for model in models:
+            listed.append(model)
+            for suffix in [CAMERA_SUFFIX] + ['+' + topic for topic in topics]:
+                listed.append(dict(model, id=model['id'] + suffix,
+                                   owned_by='jetson_vlm_ros'))
+        return web.json_response({'object': 'list', 'data': listed})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        settings = self.backend.settings()
+        server: dict[str, Any] = {'base_url': settings.base_url, 'model': settings.model}
+        try:
+            models = [m['id'] for m in await self._upstream_models(settings)]
+            server.update(reachable=True, model_present=settings.model in models)
+        except GatewayError as error:
+            server.update(reachable=False, model_present=False, error=error.message)
+        camera = await asyncio.get_running_loop().run_in_executor(
+            None, self.backend.camera_state)
+        age = camera.get('age_s')
+        fresh = age is not None and (settings.max_image_age == 0
+                                     or age <= settings.max_image_age)
+        healthy = server['reachable'] and server['model_present'] and fresh
+        return web.json_response({
+            'status': 'ok' if healthy else 'degraded',
+            'camera': camera, 'server': server,
+            'requests_in_flight': self.backend.slots.in_flight,
+            'max_concurrent_requests': self.backend.slots.limit,
+        })
+
+    async def _alerts(self, request: web.Request) -> web.Response:
+        return web.json_response(self.backend.alert_state())
+
+    async def _status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.backend.status())
+
+    async def _frame(self, request: web.Request) -> web.Response:
+        jpeg = await asyncio.get_running_loop().run_in_executor(
+            None, self.backend.status_frame, self.backend.settings())
+        if jpeg is None:
+            raise GatewayError(404, 'no camera frame received yet')
+        return web.Response(body=jpeg, content_type='image/jpeg',
+                            headers={'Cache-Control': 'no-store'})
+
+    async def _index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(os.path.join(STATUS_PAGE_DIR, 'index.html'))

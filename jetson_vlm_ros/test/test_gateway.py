@@ -1,0 +1,408 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The OpenAI-compatible gateway of vlm_node, through the real `openai` client and raw HTTP.
+
+One vlm_node (real rclpy, real DDS) serves the gateway on a loopback port; the real loopback
+VLM server decodes every image it receives, so each answer says which frame was sent.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+import http.client
+import json
+import socket
+import threading
+import time
+from typing import Any, Iterator, Optional
+
+from conftest import (
+    HAVE_ROS, make_image, mean_rgb, module_harness, publishing, requires_ros, solid, wait_for)
+from fake_vlm_server import FakeVlmServer
+import pytest
+
+if HAVE_ROS:
+    import openai
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+pytestmark = requires_ros
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+MODEL = 'gemma3:4b'
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class Gateway:
+    """The shared node, its loopback VLM server, and ways to talk to its gateway."""
+
+    def __init__(self, harness: Any, server: FakeVlmServer, port: int) -> None:
+        self.harness = harness
+        self.server = server
+        self.port = port
+        self.base_url = f'http://127.0.0.1:{port}/v1'
+        self.ns = harness.namespace
+
+    def client(self, api_key: str = 'unused', **options: Any) -> 'openai.OpenAI':
+        options.setdefault('max_retries', 0)
+        return openai.OpenAI(base_url=self.base_url, api_key=api_key, timeout=20.0, **options)
+
+    def http(self, method: str, path: str, body: Optional[bytes] = None,
+             headers: Optional[dict[str, str]] = None,
+             timeout: float = 20.0) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection('127.0.0.1', self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def post(self, payload: Any, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        headers = {'Content-Type': 'application/json', **kwargs.pop('headers', {})}
+        status, response_headers, body = self.http(
+            'POST', '/v1/chat/completions', raw, headers, **kwargs)
+        return status, response_headers, json.loads(body)
+
+    def set_params(self, **values: Any) -> None:
+        results = self.harness.node.set_parameters(
+            [Parameter(name, value=value) for name, value in values.items()])
+        assert all(result.successful for result in results), results
+
+    @contextmanager
+    def params(self, **values: Any) -> Iterator[None]:
+        old = {name: self.harness.node.get_parameter(name).value for name in values}
+        self.set_params(**values)
+        try:
+            yield
+        finally:
+            self.set_params(**old)
+
+
+@pytest.fixture(scope='module')
+def gateway() -> Iterator[Gateway]:
+    port = free_port()
+    with FakeVlmServer() as server, module_harness(
+            'gw', base_url=server.base_url, caption_period=0.0, gateway_port=port,
+            max_concurrent_requests=2, request_timeout=5.0) as harness:
+        camera = make_image(solid(RED, 640, 480), 'rgb8', stamp_sec=7)
+        with harness.streaming(camera, rate=20.0):
+            yield Gateway(harness, server, port)
+
+
+def ask(text: str, url: str) -> list[dict[str, Any]]:
+    return [{'role': 'user', 'content': [
+        {'type': 'text', 'text': text}, {'type': 'image_url', 'image_url': {'url': url}}]}]
+
+
+def error_of(body: Any) -> dict[str, Any]:
+    assert set(body) == {'error'}, body
+    error = body['error']
+    assert {'message', 'type', 'code'} <= set(error), error
+    assert 'Traceback' not in error['message']
+    return error
+
+
+# --- answers --------------------------------------------------------------------------------
+
+def test_ros_latest_reaches_the_server_as_the_camera_frame(gateway):
+    completion = gateway.client().chat.completions.create(
+        model=MODEL, messages=ask('what is there?', 'ros://latest'))
+    answer = completion.choices[0].message.content
+    assert answer.startswith('640x480 '), answer
+    assert mean_rgb(answer) == pytest.approx(RED, abs=3)
+    seen = gateway.server.requests[-1]
+    assert (seen.image.width, seen.image.height) == (640, 480)
+    assert seen.prompt == 'what is there?'
+    url = seen.body['messages'][0]['content'][1]['image_url']['url']
+    assert url.startswith('data:image/jpeg;base64,')
+
+
+def test_model_omitted_is_the_nodes_model(gateway):
+    status, _, body = gateway.post({'messages': ask('hi', 'ros://latest')})
+    assert status == 200, body
+    assert gateway.server.requests[-1].body['model'] == MODEL
+
+
+def test_camera_model_attaches_the_latest_frame(gateway):
+    completion = gateway.client().chat.completions.create(
+        model=MODEL + '+camera', messages=[{'role': 'user', 'content': 'what is there?'}])
+    answer = completion.choices[0].message.content
+    assert mean_rgb(answer) == pytest.approx(RED, abs=3), answer
+    seen = gateway.server.requests[-1]
+    assert seen.body['model'] == MODEL and seen.prompt == 'what is there?'
+
+
+def test_other_topic_is_subscribed_on_first_use(gateway):
+    topic = f'{gateway.ns}/other/image'
+    publisher = gateway.harness.tester.create_publisher(Image, topic, qos_profile_sensor_data)
+    with publishing(publisher, make_image(solid(GREEN, 320, 240)), 20.0):
+        wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()),
+                 10.0, 'the topic on the graph')
+        for model, messages in ((MODEL, ask('and there?', 'ros://' + topic)),
+                                (f'{MODEL}+{topic}', [{'role': 'user', 'content': 'x'}])):
+            answer = gateway.client().chat.completions.create(
+                model=model, messages=messages).choices[0].message.content
+            assert answer.startswith('320x240 '), answer
+            assert mean_rgb(answer) == pytest.approx(GREEN, abs=3)
+        assert topic in gateway.harness.node._gateway.extra_topics
+        listed = [m.id for m in gateway.client().models.list().data]
+        assert f'{MODEL}+{topic}' in listed
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
+def test_models_lists_camera_models(gateway):
+    listed = [model.id for model in gateway.client().models.list().data]
+    assert listed[:2] == [MODEL, MODEL + '+camera']
+    assert f'{MODEL}+{gateway.ns}/camera/image_raw' in listed
+
+
+def test_data_url_passes_through_untouched(gateway):
+    import base64
+    import cv2
+    ok, jpeg = cv2.imencode('.jpg', solid(BLUE, 100, 50)[:, :, ::-1])
+    url = 'data:image/jpeg;base64,' + base64.b64encode(jpeg.tobytes()).decode()
+    answer = gateway.client().chat.completions.create(
+        model=MODEL, messages=ask('blue?', url)).choices[0].message.content
+    assert answer.startswith('100x50 ') and mean_rgb(answer) == pytest.approx(BLUE, abs=3)
+    assert gateway.server.requests[-1].body['messages'][0]['content'][1]['image_url'][
+        'url'] == url
+
+
+def test_streaming_passes_chunks_through(gateway):
+    gateway.server.state.chunk_delay = 0.05
+    stream = gateway.client().chat.completions.create(
+        model=MODEL, messages=ask('stream it', 'ros://latest'), stream=True)
+    pieces, times = [], []
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+            times.append(time.monotonic())
+    answer = ''.join(pieces)
+    assert answer.startswith('640x480 ') and mean_rgb(answer) == pytest.approx(RED, abs=3)
+    assert len(pieces) == len(answer.split(' ')) >= 3
+    # Chunk by chunk, not buffered to the end: they arrive spread out as the server sent them.
+    assert times[-1] - times[0] >= 0.05 * (len(pieces) - 1) * 0.5
+
+
+def test_health_reports_camera_server_and_requests(gateway):
+    status, _, raw = gateway.http('GET', '/health')
+    health = json.loads(raw)
+    assert status == 200
+    assert health['status'] == 'ok'
+    assert health['camera']['topic'] == f'{gateway.ns}/camera/image_raw'
+    assert 0 <= health['camera']['age_s'] < 2.0 and health['camera']['frames_received'] > 0
+    assert health['server']['reachable'] is True and health['server']['model_present'] is True
+    assert health['requests_in_flight'] == 0 and health['max_concurrent_requests'] == 2
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('url, says', [
+    ('file:///etc/passwd', "scheme 'file'"),
+    ('http://169.254.169.254/latest/meta-data', "scheme 'http'"),
+    ('https://example.com/cat.jpg', "scheme 'https'"),
+    ('ros://somewhere', 'unknown ros:// image URL'),
+])
+def test_urls_the_gateway_never_fetches_are_refused(gateway, url, says):
+    before = len(gateway.server.requests)
+    status, _, body = gateway.post({'model': MODEL, 'messages': ask('x', url)})
+    assert status == 400 and says in error_of(body)['message'], body
+    assert error_of(body)['type'] == 'invalid_request_error'
+    assert len(gateway.server.requests) == before
+
+
+def test_malformed_json_is_400(gateway):
+    status, _, body = gateway.post(b'{"model": "x", "messages": [')
+    assert status == 400 and 'not valid JSON' in error_of(body)['message']
+    status, _, body = gateway.post({'model': MODEL})
+    assert status == 400 and "'messages'" in error_of(body)['message']
+
+
+def test_body_over_the_limit_is_413(gateway):
+    big = json.dumps({'model': MODEL, 'messages': ask('x', 'data:image/jpeg;base64,' + 'A' * (
+        21 * 1024 * 1024))}).encode()
+    status, _, body = gateway.post(big)
+    assert status == 413 and 'gateway_max_body_mb (20 MB)' in error_of(body)['message']
+
+
+def test_unknown_and_non_image_topics_are_400(gateway):
+    status, _, body = gateway.post({'messages': ask('x', 'ros:///no/such/topic')})
+    assert status == 400
+    assert error_of(body)['message'] == \
+        "unknown topic '/no/such/topic': nothing publishes it on the ROS graph"
+    topic = f'{gateway.ns}/words'
+    publisher = gateway.harness.tester.create_publisher(String, topic, 10)
+    wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()), 10.0,
+             'the String topic on the graph')
+    status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
+    assert status == 400 and 'carries std_msgs/msg/String' in error_of(body)['message']
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
+def test_no_frame_yet_and_stale_frame_are_400_with_the_service_texts(gateway):
+    topic = f'{gateway.ns}/quiet/image'
+    publisher = gateway.harness.tester.create_publisher(Image, topic, qos_profile_sensor_data)
+    wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()), 10.0,
+             'the quiet topic on the graph')
+    status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
+    assert status == 400
+    assert error_of(body)['message'] == f"no image received yet on '{topic}'"
+    publisher.publish(make_image(solid(GREEN, 32, 24)))
+    wait_for(lambda: gateway.post({'messages': ask('x', 'ros://' + topic)})[0] == 200, 10.0,
+             'an answer about the one frame published')
+    with gateway.params(max_image_age=0.2):
+        time.sleep(0.4)
+        status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
+    assert status == 400
+    assert f"the latest image on '{topic}' is" in error_of(body)['message']
+    assert 'older than max_image_age (0.2 s)' in error_of(body)['message']
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
+def test_api_key_is_required_when_set(gateway):
+    key = 'gw-key-5f1c9'
+    with gateway.params(gateway_api_key=key):
+        for given in (None, 'wrong', key[:-1], key + 'x'):
+            headers = {} if given is None else {'Authorization': f'Bearer {given}'}
+            status, _, body = gateway.post({'messages': ask('x', 'ros://latest')},
+                                           headers=headers)
+            assert status == 401, given
+            assert error_of(body)['type'] == 'authentication_error'
+            assert key not in json.dumps(body)
+        with pytest.raises(openai.AuthenticationError):
+            gateway.client(api_key='wrong').models.list()
+        answer = gateway.client(api_key=key).chat.completions.create(
+            model=MODEL, messages=ask('x', 'ros://latest')).choices[0].message.content
+        assert mean_rgb(answer) == pytest.approx(RED, abs=3)
+        assert gateway.http('GET', '/health')[0] == 200  # probes need no key
+    assert gateway.post({'messages': ask('x', 'ros://latest')})[0] == 200
+
+
+def test_server_down_is_502_and_hang_is_504(gateway):
+    with gateway.params(base_url=f'http://127.0.0.1:{free_port()}/v1'):
+        status, _, body = gateway.post({'messages': ask('x', 'ros://latest')})
+    assert status == 502 and 'cannot reach the VLM server' in error_of(body)['message']
+    gateway.server.state.behaviour = 'not_json'
+    try:
+        status, _, body = gateway.post({'messages': ask('x', 'ros://latest')})
+        assert status == 502 and 'did not answer with a chat completion' in \
+            error_of(body)['message']
+        gateway.server.state.behaviour = 'hang'
+        with gateway.params(request_timeout=0.5):
+            started = time.monotonic()
+            status, _, body = gateway.post({'messages': ask('x', 'ros://latest')})
+            assert status == 504 and 'request_timeout (0.5 s)' in error_of(body)['message']
+            assert time.monotonic() - started < 3.0
+    finally:
+        gateway.server.state.behaviour = 'ok'
+    assert gateway.post({'messages': ask('x', 'ros://latest')})[0] == 200
+    assert gateway.harness.node._describer.slots.in_flight == 0
+
+
+def test_unknown_model_is_404(gateway):
+    gateway.server.state.behaviour, gateway.server.state.status = 'status', 404
+    try:
+        with pytest.raises(openai.NotFoundError) as caught:
+            gateway.client().chat.completions.create(
+                model='nope:1b', messages=ask('x', 'ros://latest'))
+    finally:
+        gateway.server.state.behaviour, gateway.server.state.status = 'ok', 500
+    assert "does not know model 'nope:1b'" in str(caught.value)
+
+
+def test_busy_is_429_with_retry_after(gateway):
+    gateway.server.state.delay = 1.0
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(gateway.post, {'messages': ask('x', 'ros://latest')})
+                       for _ in range(3)]
+            results = [future.result() for future in futures]
+    finally:
+        gateway.server.state.delay = 0.0
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200, 200, 429], statuses
+    _, headers, body = next(r for r in results if r[0] == 429)
+    assert headers['Retry-After'] == '1'
+    assert error_of(body)['type'] == 'rate_limit_error'
+    assert 'max_concurrent_requests' in error_of(body)['message']
+
+
+def test_eight_clients_share_the_request_slots_and_ros_keeps_serving(gateway):
+    """8 openai clients (retrying on 429 as the client does) all get correct answers."""
+    gateway.server.state.delay = 0.2
+    # A request the hang test left at the server still counts there (the gateway gave its
+    # slot back at the 504): count from what is in flight now.
+    already = gateway.server.in_flight
+    gateway.server.max_in_flight = 0
+    frames_before = gateway.harness.node._frames_received
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def client_loop(index: int) -> None:
+        client = gateway.client(max_retries=20)
+        for call in range(3):
+            text = client.chat.completions.create(
+                model=MODEL + '+camera',
+                messages=[{'role': 'user', 'content': f'c{index}-{call}'}],
+            ).choices[0].message.content
+            with lock:
+                answers.append(text)
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            for future in [pool.submit(client_loop, index) for index in range(8)]:
+                future.result(timeout=120)
+    finally:
+        gateway.server.state.delay = 0.0
+    assert len(answers) == 24
+    for text in answers:
+        assert text.startswith('640x480 ') and mean_rgb(text) == pytest.approx(RED, abs=3)
+    assert sorted(t.rsplit('prompt=', 1)[1] for t in answers) == sorted(
+        f'c{i}-{c}' for i in range(8) for c in range(3))
+    assert gateway.server.max_in_flight - already <= 2
+    # The camera callback kept running meanwhile (20 Hz publisher, about 5 s of load).
+    assert gateway.harness.node._frames_received - frames_before > 20
+
+
+def test_non_loopback_without_key_warns(tmp_path):
+    from conftest import start_node
+    port = free_port()
+    node = start_node('-p', f'gateway_port:={port}', '-p', 'gateway_host:=0.0.0.0',
+                      '-r', '__node:=gw_warn_node', '-p', 'caption_period:=0.0',
+                      '-p', 'base_url:=http://127.0.0.1:9/v1')
+    try:
+        lines: list[str] = []
+
+        def read() -> bool:
+            line = node.stdout.readline()
+            lines.append(line)
+            return 'gateway_api_key is empty' in line or not line
+
+        wait_for(read, 30.0, 'the warning about a non-loopback gateway without key')
+        assert any('gateway_api_key is empty' in line and 'WARN' in line for line in lines), \
+            lines
+        assert any(f'gateway on http://127.0.0.1:{port}/v1' in line for line in lines), lines
+    finally:
+        node.terminate()
+        node.wait(10)
