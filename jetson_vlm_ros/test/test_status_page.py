@@ -1,0 +1,123 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+The gateway's status page in a real headless browser (Debian's chromium + chromium-driver).
+
+The page loads, shows the camera frame and a caption, and a typed question gets an answer
+that streams in from the loopback server. Skips where chromium, chromedriver or selenium are
+missing; under CI (which installs them: .ci/run) it fails instead. Set STATUS_PAGE_SCREENSHOT
+to a .png path to keep a screenshot (the README's one was made so).
+"""
+
+import os
+import shutil
+import time
+
+from conftest import make_image, requires_ros, running_in_ci, solid, wait_for
+from fake_vlm_server import FakeVlmServer
+import pytest
+
+pytestmark = requires_ros
+
+CHROMIUM = next(filter(None, map(shutil.which, ('chromium', 'chromium-browser'))), None)
+CHROMEDRIVER = shutil.which('chromedriver')
+try:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    SELENIUM_ERROR = ''
+except ImportError as error:
+    SELENIUM_ERROR = str(error)
+# The network is closed here: nothing in the browser may try to reach out.
+CHROMIUM_FLAGS = ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+                  '--no-first-run', '--disable-background-networking',
+                  '--disable-component-update', '--disable-sync', '--window-size=1200,800')
+
+
+def missing_browser() -> str:
+    """Return what the browser test lacks, or ''."""
+    missing = [name for name, found in (('chromium', CHROMIUM), ('chromedriver', CHROMEDRIVER))
+               if not found]
+    if SELENIUM_ERROR:
+        missing.append(f'selenium ({SELENIUM_ERROR})')
+    return ', '.join(missing)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    missing = missing_browser()
+    if missing:
+        reason = (f"{missing} not found: install Debian's chromium and chromium-driver "
+                  f'(apt-get install chromium chromium-driver; .ci/run does)')
+        if running_in_ci():
+            pytest.fail(f'CI is set, but {reason}')
+        pytest.skip(reason)
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f'--user-data-dir={tmp_path / "chromium-profile"}')
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_page_shows_frame_caption_and_streams_an_answer(make_harness, browser):
+    from test_gateway import free_port
+    port = free_port()
+    with FakeVlmServer() as server:
+        server.state.chunk_delay = 0.15
+        harness = make_harness(base_url=server.base_url, caption_period=0.5, gateway_port=port,
+                               alert_rules=['Is a person in the doorway?'])
+        frame = make_image(solid((200, 40, 40), 640, 480), stamp_sec=3)
+        with harness.streaming(frame, rate=10.0):
+            browser.get(f'http://127.0.0.1:{port}/')
+            image = browser.find_element(By.ID, 'frame')
+            wait_for(lambda: browser.execute_script(
+                'return arguments[0].complete && arguments[0].naturalWidth', image) == 640,
+                20.0, 'the page to show the 640x480 camera frame')
+            wait_for(lambda: 'mean_rgb=' in browser.find_element(By.ID, 'frame-caption').text,
+                     20.0, 'a caption under the frame')
+            assert 'mean_rgb=' in browser.find_element(By.ID, 'captions').text
+            assert browser.find_element(By.ID, 'alerts').text == 'Is a person in the doorway?'
+            prompt = browser.find_element(By.ID, 'prompt')
+            prompt.clear()
+            prompt.send_keys('What colour is it?')
+            browser.find_element(By.ID, 'send').click()
+            answer = browser.find_element(By.ID, 'answer')
+            seen = []
+            deadline = time.monotonic() + 20.0
+            while time.monotonic() < deadline:
+                text = answer.text
+                if not seen or text != seen[-1]:
+                    seen.append(text)
+                if text.endswith('prompt=What colour is it?'):
+                    break
+                time.sleep(0.03)
+            if os.environ.get('STATUS_PAGE_SCREENSHOT'):
+                browser.save_screenshot(os.environ['STATUS_PAGE_SCREENSHOT'])
+    assert seen[-1].startswith('640x480 mean_rgb=') and \
+        seen[-1].endswith('prompt=What colour is it?'), seen
+    # Streamed: the answer grew word by word on the page, not all at once.
+    partial = [text for text in seen[:-1] if text and seen[-1].startswith(text)]
+    assert len(partial) >= 2, seen
+    streamed = [r for r in server.requests if r.body.get('stream')]
+    assert streamed and streamed[-1].body['model'] == 'gemma3:4b'
+    assert streamed[-1].image.width == 640
+
