@@ -26,7 +26,7 @@ if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
     from jetson_vlm_interfaces.srv import DescribeScene
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-    from rcl_interfaces.srv import GetParameters, SetParameters
+    from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
     from std_msgs.msg import String
 
 pytestmark = pytest.mark.skipif(
@@ -234,6 +234,34 @@ def test_caption_period_change_takes_effect(make_harness, server):
         assert texts == []
         assert _set_parameter(harness, 'caption_period', 0.2).successful
         wait_for(lambda: texts, 10.0, 'a caption after enabling caption_period')
+
+
+def _parameter_types(harness, names: list[str]) -> list[tuple[int, int, object]]:
+    """Return (value type, described type, value) per name, read over the node's services."""
+    get = harness.tester.create_client(GetParameters, 'vlm_node/get_parameters')
+    describe_client = harness.tester.create_client(
+        DescribeParameters, 'vlm_node/describe_parameters')
+    values = harness.call(get, GetParameters.Request(names=names)).values
+    descriptors = harness.call(
+        describe_client, DescribeParameters.Request(names=names)).descriptors
+    return [(v.type, d.type, v.double_value if v.type == ParameterType.PARAMETER_DOUBLE
+             else v.integer_value) for v, d in zip(values, descriptors, strict=True)]
+
+
+def test_integer_for_a_double_parameter_is_stored_as_a_double(make_harness, server):
+    # As `-p caption_period:=2` and `ros2 param set /vlm_node caption_period 2` send it.
+    double = ParameterType.PARAMETER_DOUBLE
+    harness = make_harness(base_url=server.base_url, caption_period=0, request_timeout=7)
+    assert _parameter_types(harness, ['caption_period', 'request_timeout']) == [
+        (double, double, 0.0), (double, double, 7.0)]
+    result = _set_parameter(harness, 'caption_period', 2)
+    assert result.successful, result.reason
+    assert _parameter_types(harness, ['caption_period']) == [(double, double, 2.0)]
+    assert harness.node._settings.caption_period == 2.0
+    # Integer parameters stay integers.
+    assert _set_parameter(harness, 'max_tokens', 64).successful
+    integer = ParameterType.PARAMETER_INTEGER
+    assert _parameter_types(harness, ['max_tokens']) == [(integer, integer, 64)]
 
 
 def test_bad_parameter_at_start_names_it(make_harness):
