@@ -14,6 +14,7 @@
 
 """vlm_node end to end: real rclpy over DDS, a real loopback VLM server."""
 
+import os
 import re
 import threading
 import time
@@ -312,3 +313,29 @@ def test_compressed_transport_forwards_small_jpeg(make_harness, server):
     r, g, b = mean_rgb(answer.description)
     assert b > 240 and r < 15 and g < 15
     assert (server.requests[-1].image.width, server.requests[-1].image.height) == (64, 48)
+
+
+@pytest.mark.parametrize('override', [False, True])
+def test_compressed_subscription_qos_override_key(override):
+    # The README's key for compressed mode: the compressed topic's name, not the raw one's.
+    import rclpy
+    from rclpy.parameter import Parameter
+    from rclpy.qos import ReliabilityPolicy
+    from jetson_vlm_ros.vlm_node import VlmNode
+    topic = f'/qos{os.getpid()}/camera/image_raw/compressed'
+    overrides = [Parameter('image_transport', value='compressed')]
+    if override:
+        overrides.append(
+            Parameter(f'qos_overrides.{topic}.subscription.reliability', value='reliable'))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = VlmNode(context=context, parameter_overrides=overrides, cli_args=[
+            '--ros-args', '-r', f'image:={topic[:-len("/compressed")]}'])
+        infos = node.get_subscriptions_info_by_topic(topic)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    assert len(infos) == 1
+    assert infos[0].qos_profile.reliability == (
+        ReliabilityPolicy.RELIABLE if override else ReliabilityPolicy.BEST_EFFORT)
