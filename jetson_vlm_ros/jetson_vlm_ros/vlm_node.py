@@ -208,7 +208,8 @@ class VlmNode(Node):
             response.error = str(error)
             if frame is not None:
                 response.image_stamp = frame.message.header.stamp
-            self.get_logger().warning(f'describe_scene failed: {error}')
+            if self.context.ok():  # at shutdown rosout is gone and rcl would complain
+                self.get_logger().warning(f'describe_scene failed: {error}')
             return response
         self._log_request('describe_scene', description)
         response.success = True
