@@ -38,7 +38,7 @@ from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Description, Frame, SceneDescriber)
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
-from jetson_vlm_ros.vlm_client import VlmError
+from jetson_vlm_ros.vlm_client import VlmClosedError, VlmError
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 import rclpy
@@ -250,6 +250,8 @@ class VlmNode(Node):
         client = self._describer.client_for(settings)
         try:
             models = client.list_models(min(settings.request_timeout, SERVER_CHECK_TIMEOUT))
+        except VlmClosedError:
+            return  # the node is being destroyed: nothing to tell the operator
         except VlmError as error:
             # One line for the operator; identical caption failures stay quiet for a while.
             self._caption_error = (str(error), time.monotonic())
