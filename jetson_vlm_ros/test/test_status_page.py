@@ -120,4 +120,3 @@ def test_page_shows_frame_caption_and_streams_an_answer(make_harness, browser):
     streamed = [r for r in server.requests if r.body.get('stream')]
     assert streamed and streamed[-1].body['model'] == 'gemma3:4b'
     assert streamed[-1].image.width == 640
-
