@@ -29,6 +29,7 @@ from typing import Callable, TYPE_CHECKING
 
 import common
 from common import Child, median, node_args, percentile
+import gateway_bench
 
 common.setup_environment()
 
@@ -466,6 +467,7 @@ FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     'overlap': lambda args: bench_overlap(40),
     'memory': lambda args: bench_memory(6.0),
     'compressed': lambda args: bench_compressed(args.repeat),
+    'gateway': lambda args: gateway_bench.bench_gateway(Row, verdict, args.calls // 2, 10.0),
 }
 
 

@@ -319,7 +319,8 @@ class OpenAiGateway:
         if not isinstance(body, dict):
             raise GatewayError(400, 'the request body must be a JSON object')
         settings = self.backend.settings()
-        model = body.get('model') or settings.model
+        given_model = body.get('model')
+        model = given_model or settings.model
         if not isinstance(model, str):
             raise GatewayError(400, "'model' must be a string")
         model, camera = camera_model(model)
@@ -343,7 +344,10 @@ class OpenAiGateway:
             if ros_parts:
                 await asyncio.get_running_loop().run_in_executor(
                     None, self._fill_images, ros_parts, settings)
-            return await self._forward(request, body, settings)
+            # Unchanged requests go out as received: no second JSON encoding of their images.
+            unchanged = not ros_parts and camera is None and given_model == model
+            payload = raw if unchanged else json.dumps(body).encode()
+            return await self._forward(request, payload, body, settings)
         finally:
             self.backend.slots.release()
 
@@ -362,7 +366,7 @@ class OpenAiGateway:
             if detail:
                 part['image_url']['detail'] = detail
 
-    async def _forward(self, request: web.Request, body: dict[str, Any],
+    async def _forward(self, request: web.Request, payload: bytes, body: dict[str, Any],
                        settings: VlmSettings) -> web.StreamResponse:
         key = settings.api_key or os.environ.get('OPENAI_API_KEY') or 'none'
         secret = secret_to_redact(key)
@@ -375,8 +379,9 @@ class OpenAiGateway:
         assert self._session is not None
         try:
             async with self._session.post(
-                    url, json=body, timeout=timeout,
-                    headers={'Authorization': f'Bearer {key}'}) as upstream:
+                    url, data=payload, timeout=timeout,
+                    headers={'Authorization': f'Bearer {key}',
+                             'Content-Type': 'application/json'}) as upstream:
                 if upstream.status != 200:
                     text = await upstream.text(errors='replace')
                     raise self._upstream_status(upstream.status, text, where, body, secret)
@@ -422,6 +427,9 @@ class OpenAiGateway:
         try:
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
+            # Not back into the pool: a server may close a connection after a stream without
+            # saying so, and the next request on it would fail.
+            upstream.close()
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             # The status line is gone: tell the client in the stream, as OpenAI does.
             reason = 'timed out' if isinstance(error, asyncio.TimeoutError) else 'broke'

@@ -1,0 +1,248 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Figure 8 of the bench: the OpenAI-compatible gateway (see bench/README.md).
+
+vlm_node runs as its own process with the gateway on a loopback port, a camera process
+publishes 1920x1080 rgb8, and the loopback server runs in this process. Requests through
+the gateway are compared with the same requests sent straight to the server with an image
+prepared beforehand, alternating, on kept-alive connections.
+"""
+
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+from typing import Any, Callable
+
+import common
+from common import Child, median
+
+WIDTH, HEIGHT = 1920, 1080
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that is free now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def body(url: str, stream: bool = False) -> bytes:
+    """Return a chat-completions request about one image."""
+    return json.dumps({'model': 'gemma3:4b', 'stream': stream, 'messages': [{
+        'role': 'user', 'content': [{'type': 'text', 'text': 'what is there?'},
+                                    {'type': 'image_url', 'image_url': {'url': url}}]}]}).encode()
+
+
+class Connection:
+    """One kept-alive HTTP connection to a server's /v1 root."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.connection = http.client.HTTPConnection('127.0.0.1', port, timeout=30)
+        self.path = path
+
+    def complete(self, payload: bytes) -> float:
+        """Send one request; return the seconds to the whole answer."""
+        start = time.perf_counter()
+        self.connection.request('POST', self.path, payload,
+                                {'Content-Type': 'application/json'})
+        response = response_ok(self.connection.getresponse())
+        response.read()
+        return time.perf_counter() - start
+
+    def first_chunk(self, payload: bytes) -> float:
+        """Send one streaming request; return the seconds to its first content chunk."""
+        start = time.perf_counter()
+        self.connection.request('POST', self.path, payload,
+                                {'Content-Type': 'application/json'})
+        response = response_ok(self.connection.getresponse())
+        first = None
+        for line in response:
+            if first is None and line.startswith(b'data: {') and b'"content"' in line:
+                first = time.perf_counter() - start
+        if first is None:
+            raise RuntimeError('the stream had no content chunk')
+        # The fake server closes streamed replies: reconnect for the next request.
+        self.connection.close()
+        return first
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.connection.close()
+
+
+def response_ok(response: http.client.HTTPResponse) -> http.client.HTTPResponse:
+    """Return the response, or raise with its body when it is not a 200."""
+    if response.status != 200:
+        raise RuntimeError(f'HTTP {response.status}: {response.read()[:300]!r}')
+    return response
+
+
+def prepared_url() -> tuple[str, float]:
+    """Return the camera's frame as the node prepares it, and the median preparation time."""
+    from camera_publisher import make_message
+    from jetson_vlm_ros.image_encoding import encode_image_message
+    msg = make_message(WIDTH, HEIGHT, 'rgb8')  # the camera's own frame
+    times = []
+    for _ in range(30):
+        start = time.perf_counter()
+        image = encode_image_message(msg, 896, 85)
+        times.append(time.perf_counter() - start)
+    return image.data_url(), median(times)
+
+
+def camera_path_cpu(pid: int) -> tuple[float, int]:
+    """
+    CPU seconds of the threads that carry camera frames: the spinning (main) thread and
+    Fast DDS's receive threads ('dds.*'); also how many threads that was.
+    """
+    ticks = os.sysconf('SC_CLK_TCK')
+    total, count = 0.0, 0
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{tid}/comm') as stream:
+                name = stream.read().strip()
+            with open(f'/proc/{pid}/task/{tid}/stat') as stream:
+                fields = stream.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue  # the thread ended
+        if int(tid) == pid or name.startswith('dds.'):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            count += 1
+    return total, count
+
+
+def alternate(first: Callable[[], float], second: Callable[[], float],
+              count: int) -> tuple[list[float], list[float]]:
+    """Time first and second alternately, count times each (after 3 warm-ups each)."""
+    for _ in range(3):
+        first()
+        second()
+    a, b = [], []
+    for _ in range(count):
+        a.append(first())
+        b.append(second())
+    return a, b
+
+
+def bench_gateway(row: Any, verdict: Callable[[bool], str], calls: int,
+                  load_seconds: float) -> list[Any]:
+    """Gateway overhead, streaming time to first chunk, camera path under 8 streaming clients."""
+    from run_bench import NodeSetup
+    port = free_port()
+    setup = NodeSetup(0.0, 0, WIDTH, HEIGHT, 15.0, f'gateway_port:={port}',
+                      'max_concurrent_requests:=8')
+    rows = []
+    try:
+        setup.server.state.chunk_delay = 0.02
+        url, prepare = prepared_url()
+        direct = Connection(setup.server.port, '/v1/chat/completions')
+        gateway = Connection(port, '/v1/chat/completions')
+        deadline = time.monotonic() + 30
+        while True:  # until the first frame has reached the node
+            try:
+                gateway.complete(body('ros://latest'))
+                break
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                gateway.close()
+                time.sleep(0.2)
+        via, straight = alternate(lambda: gateway.complete(body('ros://latest')),
+                                  lambda: direct.complete(body(url)), calls)
+        sizes = {(r.image.width, r.image.height) for r in setup.server.requests[-10:]}
+        extra = median(via) - median(straight)
+        rows.append(row(
+            f'8. gateway ros://latest vs direct with a prepared image, median of {calls} '
+            f'(1920x1080 rgb8 camera; server saw {sizes}; frame preparation '
+            f'{prepare * 1e3:.2f} ms)', f'{median(via) * 1e3:.1f} ms',
+            f'{median(straight) * 1e3:.1f} ms', f'+{extra * 1e3:.1f} ms',
+            f'<= 5 ms + preparation ({5 + prepare * 1e3:.1f} ms)',
+            verdict(extra <= 0.005 + prepare)))
+        gateway_stream = Connection(port, '/v1/chat/completions')
+        direct_stream = Connection(setup.server.port, '/v1/chat/completions')
+        via, straight = alternate(lambda: gateway_stream.first_chunk(body(url, True)),
+                                  lambda: direct_stream.first_chunk(body(url, True)), calls)
+        extra = median(via) - median(straight)
+        rows.append(row(
+            f'8. streaming time to first chunk, gateway vs direct, same data: image, median '
+            f'of {calls}', f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms',
+            f'+{extra * 1e3:.1f} ms', '<= 5 ms', verdict(extra <= 0.005)))
+        via = [gateway_stream.first_chunk(body('ros://latest', True)) for _ in range(calls)]
+        rows.append(row(
+            f'8. streaming time to first chunk, gateway with ros://latest, median of {calls}',
+            f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms (direct)',
+            f'+{(median(via) - median(straight)) * 1e3:.1f} ms', '-', 'info'))
+        direct.close()
+        gateway.close()
+        rows += camera_under_load(setup, port, load_seconds, row, verdict)
+    finally:
+        setup.close()
+    return rows
+
+
+def camera_under_load(setup: Any, port: int, seconds: float, row: Any,
+                      verdict: Callable[[bool], str]) -> list[Any]:
+    """Camera-path CPU of vlm_node vs a bare subscriber while 8 gateway clients stream."""
+    bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', setup.topic],
+                 'bare counter')
+    stop = threading.Event()
+    answers = [0] * 8
+    failures: list[str] = []
+
+    def client(index: int) -> None:
+        connection = Connection(port, '/v1/chat/completions')
+        while not stop.is_set():
+            try:
+                connection.first_chunk(body('ros://latest', True))
+                answers[index] += 1
+            except (RuntimeError, OSError) as error:
+                failures.append(str(error)[:100])
+                time.sleep(0.05)
+
+    time.sleep(3.0)  # the bare counter discovers the camera
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    node_pid, bare_pid = setup.node.popen.pid, bare.popen.pid
+    before = [camera_path_cpu(node_pid)[0], camera_path_cpu(bare_pid)[0],
+              setup.node.cpu_seconds()]
+    time.sleep(seconds)
+    (node_cpu, node_threads), (bare_cpu, bare_threads) = \
+        camera_path_cpu(node_pid), camera_path_cpu(bare_pid)
+    node_total = setup.node.cpu_seconds() - before[2]
+    node_cpu, bare_cpu = node_cpu - before[0], bare_cpu - before[1]
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    bare.stop()
+    if failures:
+        print(f'gateway bench: {len(failures)} failed requests, e.g. {sorted(set(failures))[:3]}',
+              flush=True)
+    ratio = node_cpu / bare_cpu if bare_cpu > 0 else float('inf')
+    return [
+        row(f'8. camera path CPU (spinning thread + {node_threads - 1} dds.* threads) while 8 '
+            f'gateway clients stream ({sum(answers)} answers, {len(failures)} errors), '
+            f'1920x1080 rgb8 @15 Hz, {seconds:g} s, vs bare subscriber ({bare_threads} '
+            f'threads)', f'{node_cpu:.2f} s CPU', f'{bare_cpu:.2f} s CPU', f'{ratio:.2f}',
+            '<= 1.15', verdict(ratio <= 1.15 and not failures)),
+        row('8. whole vlm_node process meanwhile (gateway, JPEG encoding, HTTP; for scale)',
+            f'{node_total:.2f} s CPU', f'{seconds:g} s wall',
+            f'{node_total / seconds:.2f} cores', '-', 'info'),
+    ]
