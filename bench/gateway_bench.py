@@ -212,7 +212,7 @@ def camera_under_load(setup: Any, port: int, seconds: float, row: Any,
                 connection.first_chunk(body('ros://latest', True))
                 answers[index] += 1
             except (RuntimeError, OSError) as error:
-                failures.append(str(error)[:100])
+                failures.append(str(error)[:400])
                 time.sleep(0.05)
 
     time.sleep(3.0)  # the bare counter discovers the camera
