@@ -29,6 +29,7 @@ from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import encode_image_message, EncodedImage
 from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
 from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
 
 # (message, max_size, jpeg_quality) -> JPEG; raises ImageConversionError.
@@ -53,6 +54,11 @@ class Description:
     model: str
     latency: float  # seconds from the start of describe() to the answer
     frame: Frame
+    image: Optional[EncodedImage] = None  # what the model saw
+
+
+# on_text(answer so far, chunks so far), called as a streamed answer grows.
+TextCallback = Callable[[str, int], None]
 
 
 class DescribeError(RuntimeError):
@@ -61,6 +67,14 @@ class DescribeError(RuntimeError):
 
 class BusyError(DescribeError):
     """max_concurrent_requests requests are already in flight."""
+
+
+class CancelledError(DescribeError):
+    """The caller cancelled a streamed description; `text` is what had arrived."""
+
+    def __init__(self, text: str = '') -> None:
+        super().__init__('canceled')
+        self.text = text
 
 
 class RequestSlots:
@@ -136,9 +150,15 @@ class SceneDescriber:
                 f'max_image_age ({settings.max_image_age:g} s): is the camera still publishing?')
         return frame
 
-    def describe(self, frame: Optional[Frame], prompt: str,
-                 settings: VlmSettings) -> Description:
-        """Describe the frame; raise BusyError when no slot is free, DescribeError on failure."""
+    def describe(self, frame: Optional[Frame], prompt: str, settings: VlmSettings,
+                 on_text: Optional[TextCallback] = None,
+                 cancellation: Optional[Cancellation] = None) -> Description:
+        """
+        Describe the frame; raise BusyError when no slot is free, DescribeError on failure.
+
+        With on_text the answer is streamed to it as it grows, and cancelling the given
+        cancellation ends the request at once with CancelledError (its slot is freed).
+        """
         started = time.monotonic()
         frame = self.check_frame(frame, settings, started)
         prompt = prompt if prompt.strip() else settings.prompt
@@ -160,12 +180,23 @@ class SceneDescriber:
                 system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,
                 temperature=settings.temperature)
             client = self.client_for(settings)
+            if on_text is None:
+                def call() -> str:
+                    return client.complete(request)
+            else:
+                token = cancellation or Cancellation()
+
+                def call() -> str:
+                    return client.stream(request, on_text, token)
             try:
-                text = self._workers.run(lambda: client.complete(request))
+                text = self._workers.run(call)
             except VlmError as error:
                 raise DescribeError(str(error)) from None
+            except StreamCancelled as cancelled:
+                raise CancelledError(cancelled.text) from None
             except WorkersClosedError:
                 raise DescribeError('vlm_node is shutting down') from None
         finally:
             self.slots.release()
-        return Description(text, prompt, settings.model, time.monotonic() - started, frame)
+        return Description(
+            text, prompt, settings.model, time.monotonic() - started, frame, image)

@@ -33,10 +33,12 @@ from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
 from jetson_vlm_ros.offloading_executor import OffloadingExecutor
+from jetson_vlm_ros.scene_action import SceneActionServer
 from jetson_vlm_ros.scene_describer import (
-    BusyError, DescribeError, Description, Frame, SceneDescriber)
+    BusyError, CancelledError, DescribeError, Description, Frame, SceneDescriber, TextCallback)
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
+from jetson_vlm_ros.streaming import Cancellation
 from jetson_vlm_ros.vlm_client import VlmError
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
@@ -131,6 +133,8 @@ class VlmNode(Node):
         self._service = self.create_service(
             DescribeScene, 'describe_scene', self._on_describe_scene,
             callback_group=self.slow_callbacks)
+        # Same name as the service; its execute callback also runs on the workers.
+        self._action = SceneActionServer(self, 'describe_scene', self._answer)
         self._caption_running = threading.Lock()
         self._caption_timer = None
         self._schedule_captions(self._settings.caption_period)
@@ -156,7 +160,10 @@ class VlmNode(Node):
 
     def destroy_node(self) -> None:
         """Close the server connections too, so in-flight requests end now."""
-        describer = getattr(self, '_describer', None)  # absent when __init__ failed
+        action = getattr(self, '_action', None)  # absent when __init__ failed
+        if action is not None:
+            action.destroy()
+        describer = getattr(self, '_describer', None)
         if describer is not None:
             describer.close()
         super().destroy_node()
@@ -170,25 +177,34 @@ class VlmNode(Node):
 
     def _on_describe_scene(self, request: DescribeScene.Request,
                            response: DescribeScene.Response) -> DescribeScene.Response:
+        return self._answer(request.prompt, response)
+
+    def _answer(self, prompt: str, answer: Any, on_text: Optional[TextCallback] = None,
+                cancellation: Optional[Cancellation] = None) -> Any:
+        """Fill a service response or action result (same fields) for one question."""
         settings = self._settings
-        response.model = settings.model
+        answer.model = settings.model
         frame = self._latest_frame
         try:
-            description = self._describer.describe(frame, request.prompt, settings)
-        except Exception as error:  # noqa: B902 - a service answers, whatever went wrong
+            description = self._describer.describe(
+                frame, prompt, settings, on_text, cancellation)
+        except Exception as error:  # noqa: B902 - a request is answered, whatever went wrong
             if not isinstance(error, DescribeError):
                 self.get_logger().error(f'describe_scene: unexpected {error!r}')
-            response.success = False
-            response.error = str(error)
+            answer.success = False
+            answer.error = str(error)
+            if isinstance(error, CancelledError):
+                answer.description = error.text
+            else:
+                self.get_logger().warning(f'describe_scene failed: {error}')
             if frame is not None:
-                response.image_stamp = frame.message.header.stamp
-            self.get_logger().warning(f'describe_scene failed: {error}')
-            return response
-        response.success = True
-        response.description = description.text
-        response.image_stamp = description.frame.message.header.stamp
-        response.latency = description.latency
-        return response
+                answer.image_stamp = frame.message.header.stamp
+            return answer
+        answer.success = True
+        answer.description = description.text
+        answer.image_stamp = description.frame.message.header.stamp
+        answer.latency = description.latency
+        return answer
 
     def _on_caption_timer(self) -> None:
         # Skip the tick while the previous caption still runs: the rhythm stays the period's.
