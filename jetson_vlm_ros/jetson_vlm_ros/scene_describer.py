@@ -26,6 +26,7 @@ import time
 from typing import Any, Callable, Optional
 
 from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.health import RequestStats
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import encode_image_message, EncodedImage
 from jetson_vlm_ros.settings import VlmSettings
@@ -111,6 +112,7 @@ class SceneDescriber:
                  encoder: ImageEncoder = encode_image_message) -> None:
         self.image_source = image_source
         self.slots = RequestSlots(max_concurrent_requests)
+        self.stats = RequestStats()
         # One worker per slot, so a request with a slot never queues for a worker.
         self._workers = DaemonWorkers(max_concurrent_requests)
         self._encoder = encoder
@@ -158,7 +160,25 @@ class SceneDescriber:
 
         With on_text the answer is streamed to it as it grows, and cancelling the given
         cancellation ends the request at once with CancelledError (its slot is freed).
+        Every outcome is counted in `stats`.
         """
+        try:
+            description = self._describe(frame, prompt, settings, on_text, cancellation)
+        except BusyError:
+            self.stats.record_busy()
+            raise
+        except CancelledError:
+            self.stats.record_cancel()
+            raise
+        except DescribeError as error:
+            self.stats.record_failure(str(error))
+            raise
+        self.stats.record_success(description.latency)
+        return description
+
+    def _describe(self, frame: Optional[Frame], prompt: str, settings: VlmSettings,
+                  on_text: Optional[TextCallback],
+                  cancellation: Optional[Cancellation]) -> Description:
         started = time.monotonic()
         frame = self.check_frame(frame, settings, started)
         prompt = prompt if prompt.strip() else settings.prompt

@@ -29,9 +29,11 @@ from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
+from jetson_vlm_ros.health import CameraFacts
 from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
+from jetson_vlm_ros.node_health import NodeHealth
 from jetson_vlm_ros.offloading_executor import OffloadingExecutor
 from jetson_vlm_ros.scene_action import SceneActionServer
 from jetson_vlm_ros.scene_describer import (
@@ -52,7 +54,10 @@ from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
+from std_srvs.srv import SetBool
 
+DISABLED_ERROR = ('vlm_node is disabled: call its enable service (std_srvs/SetBool) with '
+                  'data: true to resume')
 # A failing caption is logged when its reason changes, and otherwise at most this often.
 CAPTION_ERROR_LOG_PERIOD = 30.0
 # The start-up check of the server gives up after this many seconds.
@@ -65,7 +70,9 @@ def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
     descriptor = ParameterDescriptor(
         description=spec.description, read_only=spec.read_only, dynamic_typing=True,
         additional_constraints=f'valid: {spec.valid_values()}')
-    if isinstance(spec.default, float):
+    if isinstance(spec.default, bool):
+        pass  # no range: true or false
+    elif isinstance(spec.default, float):
         descriptor.floating_point_range = [FloatingPointRange(
             from_value=float(spec.min_value), to_value=float(spec.max_value))]
     elif isinstance(spec.default, int):
@@ -108,21 +115,20 @@ class VlmNode(Node):
         self._last_captioned_sequence = -1
         self._caption_error: tuple[str, float] = ('', 0.0)
 
-        image_qos = QoSProfile(
-            history=qos_profile_sensor_data.history, depth=1,
-            reliability=qos_profile_sensor_data.reliability,
-            durability=qos_profile_sensor_data.durability)
         if self._settings.image_transport == 'compressed':
             # As image_transport names it: the resolved (remapped) base topic + /compressed.
-            image_type = CompressedImage
-            image_topic = self.resolve_topic_name('image') + '/compressed'
+            self._image_type = CompressedImage
+            self._image_topic = self.resolve_topic_name('image') + '/compressed'
         else:
-            image_type, image_topic = Image, 'image'
-        self._image_sub = self.create_subscription(
-            image_type, image_topic, self._on_image, image_qos,
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            self._image_type, self._image_topic = Image, self.resolve_topic_name('image')
+        self._image_sub = None
+        self._image_qos: Optional[QoSProfile] = None
+        self._subscribed_at = time.monotonic()
+        self._enabled = self._settings.start_enabled
+        if self._enabled:
+            self._subscribe_camera()
         self._describer = SceneDescriber(
-            self._image_sub.topic_name, self._settings.max_concurrent_requests,
+            self._image_topic, self._settings.max_concurrent_requests,
             encode_with_cv_bridge_fallback)
 
         self._caption_pub = self.create_publisher(String, 'caption', 10)
@@ -135,13 +141,16 @@ class VlmNode(Node):
             callback_group=self.slow_callbacks)
         # Same name as the service; its execute callback also runs on the workers.
         self._action = SceneActionServer(self, 'describe_scene', self._answer)
+        self._enable_service = self.create_service(SetBool, 'enable', self._on_enable)
         self._caption_running = threading.Lock()
         self._caption_timer = None
-        self._schedule_captions(self._settings.caption_period)
+        self._schedule_captions(self._settings.caption_period if self._enabled else 0.0)
         self._server_check = self.create_timer(
             0.0, self._check_server, callback_group=self.slow_callbacks)
+        self._health = NodeHealth(self, self._describer, lambda: self._settings,
+                                  self._camera_facts, lambda: self._enabled)
         self.get_logger().info(
-            f"describing '{self._image_sub.topic_name}' with {self._settings.model} at "
+            f"describing '{self._image_topic}' with {self._settings.model} at "
             f'{self._settings.base_url}; service '
             f"'{self.resolve_service_name('describe_scene')}', captions every "
             f'{self._settings.caption_period:g} s')
@@ -160,7 +169,10 @@ class VlmNode(Node):
 
     def destroy_node(self) -> None:
         """Close the server connections too, so in-flight requests end now."""
-        action = getattr(self, '_action', None)  # absent when __init__ failed
+        health = getattr(self, '_health', None)  # absent when __init__ failed
+        if health is not None:
+            health.stop()
+        action = getattr(self, '_action', None)
         if action is not None:
             action.destroy()
         describer = getattr(self, '_describer', None)
@@ -184,6 +196,9 @@ class VlmNode(Node):
         """Fill a service response or action result (same fields) for one question."""
         settings = self._settings
         answer.model = settings.model
+        if not self._enabled:
+            answer.success, answer.error = False, DISABLED_ERROR
+            return answer
         frame = self._latest_frame
         try:
             description = self._describer.describe(
@@ -205,6 +220,26 @@ class VlmNode(Node):
         answer.image_stamp = description.frame.message.header.stamp
         answer.latency = description.latency
         return answer
+
+    def _on_enable(self, request: SetBool.Request, response: SetBool.Response
+                   ) -> SetBool.Response:
+        if request.data != self._enabled:
+            self._enabled = request.data
+            if request.data:
+                self._subscribe_camera()
+                self._schedule_captions(self._settings.caption_period)
+            else:
+                # Destroying the subscription stops frame delivery: no CPU for the camera.
+                self.destroy_subscription(self._image_sub)
+                self._image_sub = None
+                self._latest_frame = None
+                self._schedule_captions(0.0)
+            self.get_logger().info('enabled' if request.data else
+                                   'disabled: camera unsubscribed, captions stopped, '
+                                   'requests refused')
+        response.success = True
+        response.message = 'enabled' if self._enabled else 'disabled'
+        return response
 
     def _on_caption_timer(self) -> None:
         # Skip the tick while the previous caption still runs: the rhythm stays the period's.
@@ -259,12 +294,39 @@ class VlmNode(Node):
             settings = self._settings.updated(ours)
         except SettingsError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        if settings.caption_period != self._settings.caption_period:
+        if settings.caption_period != self._settings.caption_period and self._enabled:
             self._schedule_captions(settings.caption_period)
         self._settings = settings
         return SetParametersResult(successful=True)
 
     # --- helpers ---------------------------------------------------------------------
+
+    def _camera_facts(self) -> CameraFacts:
+        now = time.monotonic()
+        frame = self._latest_frame
+        return CameraFacts(
+            topic=self._image_topic, enabled=self._enabled,
+            frames_received=self._frames_received,
+            latest_age=None if frame is None else now - frame.received_at,
+            since_start=now - self._subscribed_at,
+            publishers=self.count_publishers(self._image_topic),
+            max_image_age=self._settings.max_image_age)
+
+    def _subscribe_camera(self) -> None:
+        if self._image_qos is None:
+            # First time: declare the qos_overrides parameters and apply what they say.
+            qos = QoSProfile(
+                history=qos_profile_sensor_data.history, depth=1,
+                reliability=qos_profile_sensor_data.reliability,
+                durability=qos_profile_sensor_data.durability)
+            self._image_sub = self.create_subscription(
+                self._image_type, self._image_topic, self._on_image, qos,
+                qos_overriding_options=QoSOverridingOptions.with_default_policies())
+            self._image_qos = self._image_sub.qos_profile
+        else:  # after `enable`: the same QoS, without declaring the parameters again
+            self._image_sub = self.create_subscription(
+                self._image_type, self._image_topic, self._on_image, self._image_qos)
+        self._subscribed_at = time.monotonic()
 
     def _schedule_captions(self, period: float) -> None:
         if self._caption_timer is not None:

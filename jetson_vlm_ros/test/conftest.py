@@ -96,6 +96,8 @@ class RosHarness:
 
     def __init__(self, overrides: dict[str, Any], namespace: str) -> None:
         from jetson_vlm_ros.vlm_node import VlmNode
+        # The warm-up request would show up in the server's request counts: opt in per test.
+        overrides.setdefault('warm_up', False)
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.namespace = namespace

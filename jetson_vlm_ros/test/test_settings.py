@@ -28,6 +28,7 @@ CONFIG = Path(__file__).resolve().parent.parent / 'config' / 'vlm.yaml'
 NUMERIC = [spec for spec in PARAMETERS if spec.min_value is not None]
 FLOATS = [spec for spec in NUMERIC if isinstance(spec.default, float)]
 INTS = [spec for spec in NUMERIC if type(spec.default) is int]
+BOOLS = [spec for spec in PARAMETERS if isinstance(spec.default, bool)]
 STRINGS = [spec for spec in PARAMETERS if isinstance(spec.default, str)]
 
 
@@ -39,8 +40,15 @@ def test_table_matches_settings_fields():
     assert names(PARAMETERS) == [f.name for f in fields(VlmSettings)]
     assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
-    assert sorted(names(NUMERIC) + names(STRINGS)) == sorted(names(PARAMETERS))
-    assert len(FLOATS) == 4 and len(INTS) == 4 and len(STRINGS) == 6
+    assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS)) == sorted(names(PARAMETERS))
+    assert len(FLOATS) == 5 and len(INTS) == 4 and len(STRINGS) == 6 and len(BOOLS) == 4
+
+
+@pytest.mark.parametrize('spec', BOOLS, ids=names(BOOLS))
+def test_int_for_bool_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type bool, got int "
+                                            r'\(valid: true or false\)'):
+        DEFAULT_SETTINGS.updated({spec.name: 1})
 
 
 @pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
@@ -59,9 +67,10 @@ def test_defaults_are_settings_from_nothing():
         assert getattr(DEFAULT_SETTINGS, spec.name) == spec.default
 
 
-def test_read_only_is_only_the_executor_size():
+def test_read_only_are_those_read_at_start_up():
     assert [spec.name for spec in PARAMETERS if spec.read_only] == [
-        'max_concurrent_requests', 'image_transport']
+        'max_concurrent_requests', 'image_transport', 'diagnostics_period', 'warm_up',
+        'start_enabled']
 
 
 def below_min(spec):
