@@ -15,6 +15,7 @@
 """/diagnostics from a real vlm_node: levels that follow the server and the camera."""
 
 import threading
+import time
 
 from conftest import HAVE_ROS, make_image, solid, wait_for
 from fake_vlm_server import FakeVlmServer
@@ -112,3 +113,32 @@ def test_requests_status_counts_and_recovers(make_harness):
             ok = monitor.wait_level('requests', OK, 5.0)
         values = {kv.key: kv.value for kv in ok.values}
         assert values['succeeded'] == '1' and values['failed'] == '1'
+
+
+def test_warm_up_runs_once_in_the_background_and_is_reported(make_harness):
+    from jetson_vlm_interfaces.srv import DescribeScene
+    with FakeVlmServer() as server:
+        server.state.delay = 2.0  # the model takes a while to load
+        harness = make_harness(base_url=server.base_url, caption_period=0.0,
+                               diagnostics_period=0.25, warm_up=True)
+        # Start-up did not wait for the warm-up (it takes 2 s at this server).
+        assert harness.node._health.server.warm_up in ('pending', 'running')
+        monitor = Monitor(harness)
+        wait_for(lambda: server.requests, 10.0, 'the warm-up request')
+        warm = server.requests[0]
+        assert warm.prompt == 'Reply with OK.' and warm.body['max_tokens'] == 1
+        assert (warm.image.width, warm.image.height) == (32, 32)
+        # A real question meanwhile is not held up by the warm-up (no slot, no worker).
+        server.state.delay = 0.0
+        client = harness.tester.create_client(DescribeScene, 'describe_scene')
+        with harness.streaming(make_image(solid((0, 0, 255)))):
+            asked = time.monotonic()
+            assert harness.call(client, DescribeScene.Request()).success
+            assert time.monotonic() - asked < 1.5
+            assert server.in_flight == 1  # the warm-up, still loading
+        def warm_up_value() -> str:
+            status = monitor.latest.get('vlm server')
+            return {kv.key: kv.value for kv in status.values}['warm-up'] if status else ''
+        wait_for(lambda: warm_up_value().startswith('done'), 10.0,
+                 'the warm-up result in diagnostics')
+        assert sum(1 for r in server.requests if r.prompt == 'Reply with OK.') == 1
