@@ -29,6 +29,7 @@ from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
+from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
 from jetson_vlm_ros.health import CameraFacts
 from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
@@ -133,6 +134,8 @@ class VlmNode(Node):
 
         self._caption_pub = self.create_publisher(String, 'caption', 10)
         self._caption_stamped_pub = self.create_publisher(Caption, 'caption_stamped', 10)
+        self._caption_image_pub = self.create_publisher(Image, 'caption_image', 1)
+        self._caption_images_drawn = 0
         # Callbacks that wait on the model run on worker threads (see OffloadingExecutor);
         # everything else runs inline on the spinning thread.
         self.slow_callbacks = ReentrantCallbackGroup()
@@ -219,6 +222,8 @@ class VlmNode(Node):
         answer.description = description.text
         answer.image_stamp = description.frame.message.header.stamp
         answer.latency = description.latency
+        if settings.caption_image_answers:
+            self._publish_caption_image(description)
         return answer
 
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response
@@ -343,6 +348,26 @@ class VlmNode(Node):
             header=description.frame.message.header, text=description.text,
             prompt=description.prompt, model=description.model, latency=description.latency))
         self.get_logger().info(f'caption ({description.latency:.2f} s): {description.text}')
+        self._publish_caption_image(description)
+
+    def _publish_caption_image(self, description: Description) -> None:
+        image = description.image
+        if (not self._settings.publish_caption_image or image is None
+                or self._caption_image_pub.get_subscription_count() == 0):
+            return  # nothing is drawn for nobody
+        try:
+            pixels = frame_as_sent(image)
+            if pixels is None:
+                return
+            drawn = draw_caption(pixels, description.text)
+        except Exception as error:  # noqa: B902 - a drawing problem must not stop captions
+            self.get_logger().warning(f'cannot draw the caption image: {error!r}')
+            return
+        self._caption_images_drawn += 1
+        height, width = drawn.shape[:2]
+        self._caption_image_pub.publish(Image(
+            header=description.frame.message.header, height=height, width=width,
+            encoding='bgr8', is_bigendian=0, step=width * 3, data=drawn.tobytes()))
 
     def _log_caption_error(self, reason: str) -> None:
         last_reason, last_time = self._caption_error

@@ -172,3 +172,14 @@ def make_harness():
     yield build
     for harness in harnesses:
         harness.close()
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """
+    Run the linters first, before any test has started DDS threads in this process.
+
+    ament_flake8 checks files in forked worker processes; a fork taken while DDS and
+    rclpy threads hold locks can leave a child waiting on a lock forever (seen here:
+    the suite hung in test_flake8 after the action tests).
+    """
+    items.sort(key=lambda item: 0 if item.get_closest_marker('linter') else 1)

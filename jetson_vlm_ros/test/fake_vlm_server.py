@@ -72,9 +72,10 @@ class ServerState:
     status: int = 500
     status_body: str = '{"error": {"message": "internal error"}}'
     models: list[str] = field(default_factory=lambda: ['gemma3:4b'])
-    # Streaming: seconds between chunks, and the answer to stream instead of the image's.
+    # Seconds between streamed chunks.
     chunk_delay: float = 0.02
-    stream_text: Optional[str] = None
+    # A fixed answer instead of the image's size and colour (streamed or not).
+    answer_text: Optional[str] = None
 
 
 @dataclass
@@ -272,7 +273,9 @@ class FakeVlmServer:
                     self.wfile.flush()
                     self.close_connection = True
                 else:
-                    text = '' if behaviour == 'empty_content' else describe_seen(image, prompt)
+                    text = describe_seen(image, prompt) if state.answer_text is None \
+                        else state.answer_text
+                    text = '' if behaviour == 'empty_content' else text
                     choices = [] if behaviour == 'no_choices' else [{
                         'index': 0, 'finish_reason': 'stop',
                         'message': {'role': 'assistant', 'content': text}}]
@@ -284,7 +287,7 @@ class FakeVlmServer:
                     })
 
             def _stream(self, body: dict[str, Any], state: ServerState, answer: str) -> None:
-                text = answer if state.stream_text is None else state.stream_text
+                text = answer if state.answer_text is None else state.answer_text
                 words = text.split(' ')
                 pieces = [w + ' ' for w in words[:-1]] + [words[-1]]
                 if state.behaviour == 'empty_content':
@@ -373,8 +376,10 @@ if __name__ == '__main__':
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--port', type=int, default=11434)
+    parser.add_argument('--answer', help='answer every question with this text')
     arguments = parser.parse_args()
     with FakeVlmServer(arguments.port) as stand_in:
+        stand_in.state.answer_text = arguments.answer
         print(f'fake VLM server on {stand_in.base_url}; Ctrl-C stops', flush=True)
         try:
             threading.Event().wait()

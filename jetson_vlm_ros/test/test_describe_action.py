@@ -105,7 +105,7 @@ def test_feedback_arrives_in_pieces_that_make_up_the_result(make_harness, server
 
 def test_cancel_closes_the_server_stream_at_once_and_frees_the_slot(make_harness, server):
     # 200 chunks 0.5 s apart: a cancel noticed only at the next chunk would take too long.
-    server.state.stream_text = LONG_ANSWER
+    server.state.answer_text = LONG_ANSWER
     server.state.chunk_delay = 0.5
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            max_concurrent_requests=1)
@@ -127,7 +127,7 @@ def test_cancel_closes_the_server_stream_at_once_and_frees_the_slot(make_harness
         assert len(stream.chunk_times) < 100
 
         # The slot is free again (max_concurrent_requests is 1): the next goal succeeds.
-        server.state.stream_text = 'the door is open'
+        server.state.answer_text = 'the door is open'
         server.state.chunk_delay = 0.0
         again = Goal(client).result()
     assert again.status == GoalStatus.STATUS_SUCCEEDED, again.result.error
@@ -175,7 +175,7 @@ def test_busy_policy_and_failure_texts_match_the_service(make_harness, server):
     client = action_client(harness)
     service = harness.tester.create_client(DescribeSceneService, 'describe_scene')
     with harness.streaming(make_image(solid(RED), 'rgb8')):
-        server.state.stream_text = LONG_ANSWER
+        server.state.answer_text = LONG_ANSWER
         server.state.chunk_delay = 0.2
         running = Goal(client)
         wait_for(lambda: running.feedback, 10.0, 'the first goal to stream')
@@ -209,7 +209,7 @@ def test_busy_policy_and_failure_texts_match_the_service(make_harness, server):
 
 
 def test_many_goals_with_random_cancels_leave_nothing_behind(make_harness, server):
-    server.state.stream_text = ' '.join(f'w{i}' for i in range(20))
+    server.state.answer_text = ' '.join(f'w{i}' for i in range(20))
     server.state.chunk_delay = 0.01
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            max_concurrent_requests=2)

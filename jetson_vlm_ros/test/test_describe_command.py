@@ -47,7 +47,7 @@ def start_describe(*arguments: str) -> subprocess.Popen:
 
 
 def test_prints_the_streamed_answer_and_exits_0(make_harness, server):
-    server.state.stream_text = 'The door is open.'
+    server.state.answer_text = 'The door is open.'
     harness = make_harness(base_url=server.base_url, caption_period=0.0)
     with harness.streaming(make_image(solid((255, 0, 0)))):
         process = start_describe('--namespace', harness.namespace, 'Is the door open?')
@@ -76,7 +76,7 @@ def test_no_action_server_exits_2():
 
 
 def test_timeout_cancels_the_goal_and_exits_3(make_harness, server):
-    server.state.stream_text = ' '.join(['slow'] * 100)
+    server.state.answer_text = ' '.join(['slow'] * 100)
     server.state.chunk_delay = 0.5
     harness = make_harness(base_url=server.base_url, caption_period=0.0)
     with harness.streaming(make_image(solid((255, 0, 0)))):
@@ -90,7 +90,7 @@ def test_timeout_cancels_the_goal_and_exits_3(make_harness, server):
 
 
 def test_ctrl_c_cancels_the_goal(make_harness, server):
-    server.state.stream_text = ' '.join(['slow'] * 100)
+    server.state.answer_text = ' '.join(['slow'] * 100)
     server.state.chunk_delay = 0.5
     harness = make_harness(base_url=server.base_url, caption_period=0.0)
     with harness.streaming(make_image(solid((255, 0, 0)))):

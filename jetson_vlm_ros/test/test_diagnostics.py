@@ -136,6 +136,7 @@ def test_warm_up_runs_once_in_the_background_and_is_reported(make_harness):
             assert harness.call(client, DescribeScene.Request()).success
             assert time.monotonic() - asked < 1.5
             assert server.in_flight == 1  # the warm-up, still loading
+
         def warm_up_value() -> str:
             status = monitor.latest.get('vlm server')
             return {kv.key: kv.value for kv in status.values}['warm-up'] if status else ''

@@ -50,7 +50,7 @@ def test_cancellation_runs_each_abort_once_and_late_ones_at_once():
 
 
 def test_stream_calls_back_per_chunk_and_returns_the_whole_answer(server):
-    server.state.stream_text = 'the door is open'
+    server.state.answer_text = 'the door is open'
     pieces = []
     client = VlmClient(server.base_url, 'ollama', 5.0)
     try:
@@ -65,7 +65,7 @@ def test_stream_calls_back_per_chunk_and_returns_the_whole_answer(server):
 
 
 def test_cancel_from_another_thread_ends_the_stream_at_once(server):
-    server.state.stream_text = ' '.join(['word'] * 100)
+    server.state.answer_text = ' '.join(['word'] * 100)
     server.state.chunk_delay = 1.0
     token = Cancellation()
     client = VlmClient(server.base_url, 'ollama', 30.0)
