@@ -51,6 +51,11 @@ DOCUMENTED = {
     'max_image_age': (float, 2.0, (0.0, 3600.0), False),
     'max_concurrent_requests': (int, 2, (1, 16), True),
     'image_transport': (str, 'raw', None, True),
+    'diagnostics_period': (float, 1.0, (0.0, 60.0), True),
+    'warm_up': (bool, True, None, True),
+    'start_enabled': (bool, True, None, True),
+    'publish_caption_image': (bool, True, None, False),
+    'caption_image_answers': (bool, False, None, False),
 }
 DOCUMENTED_RANGES = [(name, kind, span) for name, (kind, _, span, _) in DOCUMENTED.items()
                      if span is not None]
@@ -87,11 +92,12 @@ def readme_parameter_rows() -> dict[str, list[str]]:
 def test_readme_table_says_what_the_test_pins():
     rows = readme_parameter_rows()
     assert list(rows) == list(DOCUMENTED)
-    type_names = {str: 'string', int: 'int', float: 'double'}
+    type_names = {str: 'string', int: 'int', float: 'double', bool: 'bool'}
     for name, (kind, default, span, read_only) in DOCUMENTED.items():
         _, documented_type, documented_default, valid, _ = rows[name]
         assert documented_type == type_names[kind], name
-        assert documented_default == ("`''`" if default == '' else f'`{default}`'), name
+        shown = str(default).lower() if isinstance(default, bool) else default
+        assert documented_default == ("`''`" if default == '' else f'`{shown}`'), name
         if span is not None:
             low, high = (f'{end:g}' for end in span)
             assert valid.startswith(f'[{low}, {high}]'), f'{name}: {valid}'
