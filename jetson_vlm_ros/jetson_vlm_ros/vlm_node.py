@@ -22,6 +22,7 @@ busy answers. The image callback only stores a reference to the message: convers
 happens per request, on the latest frame only.
 """
 
+import array
 import sys
 import threading
 import time
@@ -43,6 +44,7 @@ from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
 from jetson_vlm_ros.streaming import Cancellation
 from jetson_vlm_ros.vlm_client import VlmError
+import numpy as np
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 import rclpy
@@ -365,9 +367,14 @@ class VlmNode(Node):
             return
         self._caption_images_drawn += 1
         height, width = drawn.shape[:2]
-        self._caption_image_pub.publish(Image(
-            header=description.frame.message.header, height=height, width=width,
-            encoding='bgr8', is_bigendian=0, step=width * 3, data=drawn.tobytes()))
+        msg = Image(header=description.frame.message.header, height=height, width=width,
+                    encoding='bgr8', is_bigendian=0, step=width * 3)
+        # One memcpy: rclpy copies bytes into its array element by element (2 ms at 896x504,
+        # measured), an array.array of typecode 'B' with memcpy.
+        pixels_array = array.array('B')
+        pixels_array.frombytes(np.ascontiguousarray(drawn).data)
+        msg.data = pixels_array
+        self._caption_image_pub.publish(msg)
 
     def _log_caption_error(self, reason: str) -> None:
         last_reason, last_time = self._caption_error
