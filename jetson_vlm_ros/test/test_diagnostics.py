@@ -14,6 +14,7 @@
 
 """/diagnostics from a real vlm_node: levels that follow the server and the camera."""
 
+import os
 import threading
 import time
 
@@ -143,3 +144,26 @@ def test_warm_up_runs_once_in_the_background_and_is_reported(make_harness):
         wait_for(lambda: warm_up_value().startswith('done'), 10.0,
                  'the warm-up result in diagnostics')
         assert sum(1 for r in server.requests if r.prompt == 'Reply with OK.') == 1
+
+
+def test_camera_status_names_a_qos_mismatch(make_harness):
+    from conftest import RosHarness
+    namespace = f'/qosdiag{os.getpid()}'
+    topic = f'{namespace}/camera/image_raw'
+    # The node is made to subscribe reliable; the test camera publishes best effort.
+    harness = RosHarness({
+        'caption_period': 0.0, 'diagnostics_period': 0.25, 'max_image_age': 1.0,
+        f'qos_overrides.{topic}.subscription.reliability': 'reliable'}, namespace)
+    try:
+        monitor = Monitor(harness)
+        frame = make_image(solid((0, 255, 0)))
+        for _ in range(20):
+            harness.image_pub.publish(frame)
+            time.sleep(0.05)
+        status = monitor.wait_level('camera', WARN, 5.0)
+        assert harness.node._frames_received == 0
+        assert 'QoS probably does not match' in status.message
+        assert f'qos_overrides.{topic}.subscription.reliability' in status.message
+        assert {kv.key: kv.value for kv in status.values}['publishers'] == '1'
+    finally:
+        harness.close()
