@@ -55,7 +55,11 @@ class Description:
     model: str
     latency: float  # seconds from the start of describe() to the answer
     frame: Frame
-    image: Optional[EncodedImage] = None  # what the model saw
+    # Where the time went, for the node's debug log.
+    frame_age: float = 0.0  # seconds between reception of the frame and the request
+    image: Optional[EncodedImage] = None  # what was sent to the model
+    prepare_seconds: float = 0.0  # conversion, downsizing and JPEG encoding
+    model_seconds: float = 0.0  # waiting for the server's answer
 
 
 # on_text(answer so far, chunks so far), called as a streamed answer grows.
@@ -188,6 +192,7 @@ class SceneDescriber:
                 f'(max_concurrent_requests); try again shortly')
         try:
             try:
+                prepare_started = time.monotonic()
                 image = self._encoder(
                     frame.message, settings.max_image_size, settings.jpeg_quality)
             except ImageConversionError as error:
@@ -208,6 +213,7 @@ class SceneDescriber:
 
                 def call() -> str:
                     return client.stream(request, on_text, token)
+            model_started = time.monotonic()
             try:
                 text = self._workers.run(call)
             except VlmError as error:
@@ -218,5 +224,9 @@ class SceneDescriber:
                 raise DescribeError('vlm_node is shutting down') from None
         finally:
             self.slots.release()
+        finished = time.monotonic()
         return Description(
-            text, prompt, settings.model, time.monotonic() - started, frame, image)
+            text, prompt, settings.model, finished - started, frame,
+            frame_age=started - frame.received_at, image=image,
+            prepare_seconds=model_started - prepare_started,
+            model_seconds=finished - model_started)
