@@ -29,6 +29,7 @@ from typing import Callable, TYPE_CHECKING
 
 import common
 from common import Child, median, node_args, percentile
+import watch_bench
 import gateway_bench
 
 common.setup_environment()
@@ -467,6 +468,10 @@ FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     'overlap': lambda args: bench_overlap(40),
     'memory': lambda args: bench_memory(6.0),
     'compressed': lambda args: bench_compressed(args.repeat),
+    'streaming': lambda args: watch_bench.bench_streaming(Row, verdict, NodeSetup),
+    'caption_image': lambda args: watch_bench.bench_caption_image(Row, verdict, args.repeat),
+    'diagnostics': lambda args: watch_bench.bench_diagnostics(
+        Row, verdict, fake_server_class(), args.idle_seconds),
     'gateway': lambda args: gateway_bench.bench_gateway(Row, verdict, args.calls // 2, 10.0),
 }
 

@@ -25,13 +25,15 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+import cv2
+from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.openai_gateway import OpenAiGateway
 from jetson_vlm_ros.scene_describer import (
     DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
 from jetson_vlm_ros.settings import VlmSettings
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image
 
 IMAGE_TYPES = {'sensor_msgs/msg/Image': Image,
@@ -70,7 +72,7 @@ class GatewayBridge:
 
     def __init__(self, node: Node, describer: SceneDescriber, encoder: ImageEncoder,
                  settings: Callable[[], VlmSettings], latest_frame: Callable[[], Optional[Frame]],
-                 camera_topic: str, image_qos: QoSProfile) -> None:
+                 camera_topic: str, refusal: Callable[[], Optional[str]]) -> None:
         self._node = node
         self._describer = describer
         self.slots = describer.slots
@@ -78,7 +80,12 @@ class GatewayBridge:
         self.settings = settings
         self._latest_frame = latest_frame
         self._camera_topic = camera_topic
-        self._qos = image_qos
+        # As the camera's: sensor data, depth 1.
+        self._qos = QoSProfile(
+            history=qos_profile_sensor_data.history, depth=1,
+            reliability=qos_profile_sensor_data.reliability,
+            durability=qos_profile_sensor_data.durability)
+        self.refusal = refusal
         self._topics: dict[str, _TopicFrames] = {}
         self._lock = threading.Lock()
         self.recent_captions: deque = deque(maxlen=RECENT_CAPTIONS)
@@ -162,13 +169,21 @@ class GatewayBridge:
                 'requests_in_flight': self.slots.in_flight}
 
     def status_frame(self, settings: VlmSettings) -> Optional[bytes]:
-        """Return the latest camera frame as JPEG, as prepared for the model."""
+        """Return the latest camera frame as prepared for the model, last caption drawn."""
         frame = self._latest_frame()
         if frame is None:
             return None
         try:
-            return self._encoder(frame.message, settings.max_image_size,
-                                 settings.jpeg_quality).jpeg
+            image = self._encoder(frame.message, settings.max_image_size,
+                                  settings.jpeg_quality)
+            if not self.recent_captions:
+                return image.jpeg
+            pixels = frame_as_sent(image)
+            if pixels is None:
+                return image.jpeg
+            drawn = draw_caption(pixels, self.recent_captions[-1]['text'])
+            return cv2.imencode('.jpg', drawn, [cv2.IMWRITE_JPEG_QUALITY,
+                                                settings.jpeg_quality])[1].tobytes()
         except Exception:  # noqa: B902 - a broken frame shows as no frame
             return None
 

@@ -90,6 +90,9 @@ class GatewayBackend(Protocol):
     def settings(self) -> VlmSettings:
         """Return the node's current settings."""
 
+    def refusal(self) -> Optional[str]:
+        """Return why the node answers no request now (e.g. disabled), or None."""
+
     def prepared_image(self, source: str, settings: VlmSettings) -> Any:
         """Return the EncodedImage of source ('latest' or a topic); raise DescribeError."""
 
@@ -346,6 +349,9 @@ class OpenAiGateway:
             source = image_source(url)
             if source.topic is not None:
                 ros_parts.append((part, source.topic))
+        refusal = self.backend.refusal()
+        if refusal:
+            raise GatewayError(503, refusal)
         if not self.backend.slots.try_acquire():
             raise GatewayError(
                 429, f'busy: {self.backend.slots.limit} VLM request(s) already in flight '

@@ -26,9 +26,11 @@ import time
 from typing import Any, Callable, Optional
 
 from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.health import RequestStats
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import encode_image_message, EncodedImage
 from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
 from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
 
 # (message, max_size, jpeg_quality) -> JPEG; raises ImageConversionError.
@@ -60,12 +62,24 @@ class Description:
     model_seconds: float = 0.0  # waiting for the server's answer
 
 
+# on_text(answer so far, chunks so far), called as a streamed answer grows.
+TextCallback = Callable[[str, int], None]
+
+
 class DescribeError(RuntimeError):
     """A description could not be made; the text says why."""
 
 
 class BusyError(DescribeError):
     """max_concurrent_requests requests are already in flight."""
+
+
+class CancelledError(DescribeError):
+    """The caller cancelled a streamed description; `text` is what had arrived."""
+
+    def __init__(self, text: str = '') -> None:
+        super().__init__('canceled')
+        self.text = text
 
 
 class RequestSlots:
@@ -102,6 +116,7 @@ class SceneDescriber:
                  encoder: ImageEncoder = encode_image_message) -> None:
         self.image_source = image_source
         self.slots = RequestSlots(max_concurrent_requests)
+        self.stats = RequestStats()
         # One worker per slot, so a request with a slot never queues for a worker.
         self._workers = DaemonWorkers(max_concurrent_requests)
         self._encoder = encoder
@@ -142,9 +157,33 @@ class SceneDescriber:
                 f'max_image_age ({settings.max_image_age:g} s): is the camera still publishing?')
         return frame
 
-    def describe(self, frame: Optional[Frame], prompt: str,
-                 settings: VlmSettings) -> Description:
-        """Describe the frame; raise BusyError when no slot is free, DescribeError on failure."""
+    def describe(self, frame: Optional[Frame], prompt: str, settings: VlmSettings,
+                 on_text: Optional[TextCallback] = None,
+                 cancellation: Optional[Cancellation] = None) -> Description:
+        """
+        Describe the frame; raise BusyError when no slot is free, DescribeError on failure.
+
+        With on_text the answer is streamed to it as it grows, and cancelling the given
+        cancellation ends the request at once with CancelledError (its slot is freed).
+        Every outcome is counted in `stats`.
+        """
+        try:
+            description = self._describe(frame, prompt, settings, on_text, cancellation)
+        except BusyError:
+            self.stats.record_busy()
+            raise
+        except CancelledError:
+            self.stats.record_cancel()
+            raise
+        except DescribeError as error:
+            self.stats.record_failure(str(error))
+            raise
+        self.stats.record_success(description.latency)
+        return description
+
+    def _describe(self, frame: Optional[Frame], prompt: str, settings: VlmSettings,
+                  on_text: Optional[TextCallback],
+                  cancellation: Optional[Cancellation]) -> Description:
         started = time.monotonic()
         frame = self.check_frame(frame, settings, started)
         prompt = prompt if prompt.strip() else settings.prompt
@@ -167,11 +206,21 @@ class SceneDescriber:
                 system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,
                 temperature=settings.temperature)
             client = self.client_for(settings)
+            if on_text is None:
+                def call() -> str:
+                    return client.complete(request)
+            else:
+                token = cancellation or Cancellation()
+
+                def call() -> str:
+                    return client.stream(request, on_text, token)
             model_started = time.monotonic()
             try:
-                text = self._workers.run(lambda: client.complete(request))
+                text = self._workers.run(call)
             except VlmError as error:
                 raise DescribeError(str(error)) from None
+            except StreamCancelled as cancelled:
+                raise CancelledError(cancelled.text) from None
             except WorkersClosedError:
                 raise DescribeError('vlm_node is shutting down') from None
         finally:

@@ -39,6 +39,9 @@ class Backend:
     def settings(self):
         return self._settings
 
+    def refusal(self):
+        return None
+
 
 def stream_answer(port: int, payload: bytes) -> str:
     connection = http.client.HTTPConnection('127.0.0.1', port, timeout=20)

@@ -29,6 +29,7 @@ README = Path(__file__).resolve().parents[2] / 'README.md'
 NUMERIC = [spec for spec in PARAMETERS if spec.min_value is not None]
 FLOATS = [spec for spec in NUMERIC if isinstance(spec.default, float)]
 INTS = [spec for spec in NUMERIC if type(spec.default) is int]
+BOOLS = [spec for spec in PARAMETERS if isinstance(spec.default, bool)]
 STRINGS = [spec for spec in PARAMETERS if isinstance(spec.default, str)]
 LISTS = [spec for spec in PARAMETERS if isinstance(spec.default, tuple)]
 
@@ -51,6 +52,11 @@ DOCUMENTED = {
     'max_image_age': (float, 2.0, (0.0, 3600.0), False),
     'max_concurrent_requests': (int, 2, (1, 16), True),
     'image_transport': (str, 'raw', None, True),
+    'diagnostics_period': (float, 1.0, (0.0, 60.0), True),
+    'warm_up': (bool, True, None, True),
+    'start_enabled': (bool, True, None, True),
+    'publish_caption_image': (bool, True, None, False),
+    'caption_image_answers': (bool, False, None, False),
     'gateway_port': (int, 0, (0, 65535), True),
     'gateway_host': (str, '127.0.0.1', None, True),
     'gateway_api_key': (str, '', None, False),
@@ -95,11 +101,13 @@ def readme_parameter_rows() -> dict[str, list[str]]:
 def test_readme_table_says_what_the_test_pins():
     rows = readme_parameter_rows()
     assert list(rows) == list(DOCUMENTED)
-    type_names = {str: 'string', int: 'int', float: 'double', tuple: 'string array'}
+    type_names = {str: 'string', int: 'int', float: 'double', bool: 'bool',
+                  tuple: 'string array'}
     for name, (kind, default, span, read_only) in DOCUMENTED.items():
         _, documented_type, documented_default, valid, _ = rows[name]
         assert documented_type == type_names[kind], name
-        shown = {'': "`''`", (): '`[]`'}.get(default, f'`{default}`')
+        shown = str(default).lower() if isinstance(default, bool) else default
+        shown = {'': "`''`", (): '`[]`'}.get(shown, f'`{shown}`')
         assert documented_default == shown, name
         if span is not None:
             low, high = (f'{end:g}' for end in span)
@@ -111,8 +119,17 @@ def test_table_matches_settings_fields():
     assert names(PARAMETERS) == [f.name for f in fields(VlmSettings)]
     assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
-    assert sorted(names(NUMERIC) + names(STRINGS) + names(LISTS)) == sorted(names(PARAMETERS))
-    assert len(FLOATS) == 6 and len(INTS) == 7 and len(STRINGS) == 8 and len(LISTS) == 1
+    assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS) + names(LISTS)) == \
+        sorted(names(PARAMETERS))
+    assert len(FLOATS) == 7 and len(INTS) == 7 and len(STRINGS) == 8 and len(BOOLS) == 4
+    assert len(LISTS) == 1
+
+
+@pytest.mark.parametrize('spec', BOOLS, ids=names(BOOLS))
+def test_int_for_bool_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type bool, got int "
+                                            r'\(valid: true or false\)'):
+        DEFAULT_SETTINGS.updated({spec.name: 1})
 
 
 @pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
@@ -131,10 +148,10 @@ def test_defaults_are_settings_from_nothing():
         assert getattr(DEFAULT_SETTINGS, spec.name) == spec.default
 
 
-def test_read_only_is_only_what_start_up_sizes_or_binds():
+def test_read_only_are_those_read_at_start_up():
     assert [spec.name for spec in PARAMETERS if spec.read_only] == [
-        'max_concurrent_requests', 'image_transport', 'gateway_port', 'gateway_host',
-        'gateway_max_body_mb']
+        'max_concurrent_requests', 'image_transport', 'diagnostics_period', 'warm_up',
+        'start_enabled', 'gateway_port', 'gateway_host', 'gateway_max_body_mb']
 
 
 def test_alert_rules_take_a_list_of_strings_and_refuse_anything_else():

@@ -78,6 +78,27 @@ def browser(tmp_path):
         driver.quit()
 
 
+PIXELS_JS = """
+const image = arguments[0];
+const canvas = document.createElement('canvas');
+canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+const context = canvas.getContext('2d');
+context.drawImage(image, 0, 0);
+return [context.getImageData(2, 2, 1, 1).data,
+        context.getImageData(2, canvas.height - 3, 1, 1).data].map((p) => Array.from(p));
+"""
+
+
+def pixel_rows(browser, image) -> tuple:
+    """Classify the shown frame's top-left and bottom-left pixels."""
+    def kind(rgba):
+        red, green, blue = rgba[:3]
+        if red > 150 and green < 90 and blue < 90:
+            return 'red'
+        return 'dark' if max(red, green, blue) < 90 else f'other {rgba}'
+    return tuple(kind(p) for p in browser.execute_script(PIXELS_JS, image))
+
+
 def test_page_shows_frame_caption_and_streams_an_answer(make_harness, browser):
     from test_gateway import free_port
     port = free_port()
@@ -95,6 +116,9 @@ def test_page_shows_frame_caption_and_streams_an_answer(make_harness, browser):
             wait_for(lambda: 'mean_rgb=' in browser.find_element(By.ID, 'frame-caption').text,
                      20.0, 'a caption under the frame')
             assert 'mean_rgb=' in browser.find_element(By.ID, 'captions').text
+            # The frame shown carries the last caption drawn on a dark band at its bottom.
+            wait_for(lambda: pixel_rows(browser, image) == ('red', 'dark'), 20.0,
+                     'the frame with the caption drawn on it')
             assert browser.find_element(By.ID, 'alerts').text == 'Is a person in the doorway?'
             prompt = browser.find_element(By.ID, 'prompt')
             prompt.clear()
