@@ -385,6 +385,22 @@ def test_eight_clients_share_the_request_slots_and_ros_keeps_serving(gateway):
     assert gateway.harness.node._frames_received - frames_before > 20
 
 
+def test_disabled_node_is_503_and_serves_again_when_enabled(gateway):
+    from std_srvs.srv import SetBool
+    client = gateway.harness.tester.create_client(SetBool, 'enable')
+    assert gateway.harness.call(client, SetBool.Request(data=False)).success
+    try:
+        before = len(gateway.server.requests)
+        status, _, body = gateway.post({'messages': ask('x', 'ros://latest')})
+        assert status == 503, body
+        assert error_of(body)['message'].startswith('vlm_node is disabled: call its enable')
+        assert len(gateway.server.requests) == before
+    finally:
+        assert gateway.harness.call(client, SetBool.Request(data=True)).success
+    wait_for(lambda: gateway.post({'messages': ask('x', 'ros://latest')})[0] == 200, 10.0,
+             'answers again once enabled')
+
+
 def test_non_loopback_without_key_warns(tmp_path):
     from conftest import start_node
     port = free_port()
