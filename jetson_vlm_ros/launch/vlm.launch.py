@@ -24,7 +24,9 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 # Launch arguments that, when given, override the same parameter of the params file.
-PARAMETER_ARGUMENTS = ('model', 'base_url', 'image_transport')
+PARAMETER_ARGUMENTS = ('model', 'base_url', 'image_transport', 'gateway_port')
+# Launch arguments are strings; these parameters are integers.
+INTEGER_ARGUMENTS = ('gateway_port',)
 
 
 def _vlm_node(context: LaunchContext) -> list[Node]:
@@ -32,7 +34,7 @@ def _vlm_node(context: LaunchContext) -> list[Node]:
     for name in PARAMETER_ARGUMENTS:
         value = LaunchConfiguration(name).perform(context)
         if value:
-            overrides[name] = value
+            overrides[name] = int(value) if name in INTEGER_ARGUMENTS else value
     # The profile goes into the node's environment only (FASTRTPS_ or FASTDDS_ name, as the
     # distribution's Fast DDS reads it); a path that is not a file stops the launch.
     environment = profile_environment(LaunchConfiguration('fastdds_profile').perform(context))
@@ -72,6 +74,10 @@ def generate_launch_description() -> LaunchDescription:
             description="'raw' (sensor_msgs/Image on image_topic) or 'compressed' "
                         '(sensor_msgs/CompressedImage on image_topic/compressed); '
                         'empty: from params_file'),
+        DeclareLaunchArgument(
+            'gateway_port', default_value='',
+            description='Port of the OpenAI-compatible HTTP gateway on 127.0.0.1 (see README: '
+                        'Gateway), e.g. 8080; 0 turns it off; empty: from params_file'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace for the node, its topics and its service'),

@@ -25,7 +25,7 @@ import yaml
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(PACKAGE_ROOT, 'launch', 'vlm.launch.py')
 ARGUMENTS = {'image_topic', 'params_file', 'model', 'base_url', 'image_transport', 'namespace',
-             'fastdds_profile', 'log_level'}
+             'fastdds_profile', 'log_level', 'gateway_port'}
 
 
 def launch_source() -> str:
@@ -88,6 +88,7 @@ def test_launch_description_builds_the_node():
     # As `ros2 launch jetson_vlm_ros vlm.launch.py model:=... namespace:=robot1 ...` gives them.
     context.launch_configurations.update({
         'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1', 'image_transport': '',
+        'gateway_port': '8080',
         'namespace': 'robot1', 'image_topic': '/front/image_raw', 'log_level': 'debug'})
     for entity in description.entities:
         if not isinstance(entity, OpaqueFunction):
@@ -114,4 +115,4 @@ def test_launch_description_builds_the_node():
     with open(params_files[1], encoding='utf-8') as handle:
         overrides = yaml.safe_load(handle)
     assert overrides == {'/robot1/vlm_node': {'ros__parameters': {
-        'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1'}}}
+        'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1', 'gateway_port': 8080}}}
