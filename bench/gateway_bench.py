@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Figure 8 of the bench: the OpenAI-compatible gateway (see bench/README.md).
+Figure 10 of the bench: the OpenAI-compatible gateway (see bench/README.md).
 
 vlm_node runs as its own process with the gateway on a loopback port, a camera process
 publishes 1920x1080 rgb8, and the loopback server runs in this process. Requests through
@@ -168,7 +168,7 @@ def bench_gateway(row: Any, verdict: Callable[[bool], str], calls: int,
         sizes = {(r.image.width, r.image.height) for r in setup.server.requests[-10:]}
         extra = median(via) - median(straight)
         rows.append(row(
-            f'8. gateway ros://latest vs direct with a prepared image, median of {calls} '
+            f'10. gateway ros://latest vs direct with a prepared image, median of {calls} '
             f'(1920x1080 rgb8 camera; server saw {sizes}; frame preparation '
             f'{prepare * 1e3:.2f} ms)', f'{median(via) * 1e3:.1f} ms',
             f'{median(straight) * 1e3:.1f} ms', f'+{extra * 1e3:.1f} ms',
@@ -180,12 +180,12 @@ def bench_gateway(row: Any, verdict: Callable[[bool], str], calls: int,
                                   lambda: direct_stream.first_chunk(body(url, True)), calls)
         extra = median(via) - median(straight)
         rows.append(row(
-            f'8. streaming time to first chunk, gateway vs direct, same data: image, median '
+            f'10. streaming time to first chunk, gateway vs direct, same data: image, median '
             f'of {calls}', f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms',
             f'+{extra * 1e3:.1f} ms', '<= 5 ms', verdict(extra <= 0.005)))
         via = [gateway_stream.first_chunk(body('ros://latest', True)) for _ in range(calls)]
         rows.append(row(
-            f'8. streaming time to first chunk, gateway with ros://latest, median of {calls}',
+            f'10. streaming time to first chunk, gateway with ros://latest, median of {calls}',
             f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms (direct)',
             f'+{(median(via) - median(straight)) * 1e3:.1f} ms', '-', 'info'))
         direct.close()
@@ -237,12 +237,12 @@ def camera_under_load(setup: Any, port: int, seconds: float, row: Any,
               flush=True)
     ratio = node_cpu / bare_cpu if bare_cpu > 0 else float('inf')
     return [
-        row(f'8. camera path CPU (spinning thread + {node_threads - 1} dds.* threads) while 8 '
+        row(f'10. camera path CPU (spinning thread + {node_threads - 1} dds.* threads) while 8 '
             f'gateway clients stream ({sum(answers)} answers, {len(failures)} errors), '
             f'1920x1080 rgb8 @15 Hz, {seconds:g} s, vs bare subscriber ({bare_threads} '
             f'threads)', f'{node_cpu:.2f} s CPU', f'{bare_cpu:.2f} s CPU', f'{ratio:.2f}',
             '<= 1.15', verdict(ratio <= 1.15 and not failures)),
-        row('8. whole vlm_node process meanwhile (gateway, JPEG encoding, HTTP; for scale)',
+        row('10. whole vlm_node process meanwhile (gateway, JPEG encoding, HTTP; for scale)',
             f'{node_total:.2f} s CPU', f'{seconds:g} s wall',
             f'{node_total / seconds:.2f} cores', '-', 'info'),
     ]
