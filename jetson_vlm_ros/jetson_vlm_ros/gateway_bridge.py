@@ -89,6 +89,12 @@ class GatewayBridge:
         self._topics: dict[str, _TopicFrames] = {}
         self._lock = threading.Lock()
         self.recent_captions: deque = deque(maxlen=RECENT_CAPTIONS)
+        # The last prepared image per source: clients asking about the same frame (several
+        # at once, or one faster than the camera) share one preparation.
+        self._prepared: dict[str, tuple[tuple[int, float, int, int], Any]] = {}
+        self._prepared_lock = threading.Lock()
+        self.frames_prepared = 0
+        self.frames_reused = 0
         self.alert_state: Callable[[], dict[str, Any]] = lambda: {'rules': [], 'period': 0.0}
         self._drop_timer = node.create_timer(IDLE_TOPIC_S / 6, self._drop_unused)
         self.gateway: Optional[OpenAiGateway] = None
@@ -140,13 +146,23 @@ class GatewayBridge:
         else:
             frame, name = self._topic_frame(source, settings), source
         frame = self._describer.check_frame(frame, settings, time.monotonic(), name)
+        key = (frame.sequence, frame.received_at, settings.max_image_size, settings.jpeg_quality)
+        with self._prepared_lock:
+            cached = self._prepared.get(name)
+            if cached is not None and cached[0] == key:
+                self.frames_reused += 1
+                return cached[1]
         try:
-            return self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
+            image = self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
         except ImageConversionError as error:
             raise DescribeError(f'cannot use the latest image: {error}') from None
         except Exception as error:  # noqa: B902 - e.g. cv2.error, as SceneDescriber does
             raise DescribeError(
                 f'cannot use the latest image: {type(error).__name__}: {error}') from None
+        with self._prepared_lock:
+            self._prepared[name] = (key, image)
+            self.frames_prepared += 1
+        return image
 
     def image_topics(self) -> list[str]:
         """Return the image topics on the ROS graph."""
@@ -159,7 +175,9 @@ class GatewayBridge:
         return {'topic': self._camera_topic,
                 'frames_received': 0 if frame is None else frame.sequence,
                 'age_s': None if frame is None
-                else round(time.monotonic() - frame.received_at, 3)}
+                else round(time.monotonic() - frame.received_at, 3),
+                'gateway_frames_prepared': self.frames_prepared,
+                'gateway_frames_reused': self.frames_reused}
 
     def status(self) -> dict[str, Any]:
         """Return what the status page shows."""
@@ -229,6 +247,9 @@ class GatewayBridge:
             idle = [topic for topic, entry in self._topics.items()
                     if now - entry.last_used > IDLE_TOPIC_S]
             dropped = [self._topics.pop(topic) for topic in idle]
+        with self._prepared_lock:
+            for topic in idle:
+                self._prepared.pop(topic, None)
         for topic, entry in zip(idle, dropped, strict=True):
             self._node.destroy_subscription(entry.subscription)
             self._node.get_logger().info(f"gateway: unsubscribed '{topic}' (unused)")

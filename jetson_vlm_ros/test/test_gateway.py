@@ -171,6 +171,31 @@ def test_other_topic_is_subscribed_on_first_use(gateway):
     gateway.harness.tester.destroy_publisher(publisher)
 
 
+def test_requests_about_the_same_frame_share_one_preparation(gateway):
+    topic = f'{gateway.ns}/still/image'
+    publisher = gateway.harness.tester.create_publisher(Image, topic, qos_profile_sensor_data)
+    wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()), 10.0,
+             'the still topic on the graph')
+    bridge = gateway.harness.node._gateway
+    still = make_image(solid(BLUE, 160, 120))
+
+    def first_answer() -> bool:
+        publisher.publish(still)  # until the gateway, subscribing on first use, has one
+        return gateway.post({'messages': ask('a', 'ros://' + topic)})[0] == 200
+
+    wait_for(first_answer, 10.0, 'a first answer about the still frame')
+    prepared, reused = bridge.frames_prepared, bridge.frames_reused
+    answers = [gateway.post({'messages': ask('b', 'ros://' + topic)})[2] for _ in range(3)]
+    for body in answers:
+        assert body['choices'][0]['message']['content'].startswith('160x120 ')
+    assert (bridge.frames_prepared, bridge.frames_reused) == (prepared, reused + 3)
+    publisher.publish(make_image(solid(GREEN, 80, 60)))  # a new frame is prepared anew
+    wait_for(lambda: gateway.post({'messages': ask('c', 'ros://' + topic)})[2]['choices'][0][
+        'message']['content'].startswith('80x60 '), 10.0, 'an answer about the new frame')
+    assert bridge.frames_prepared > prepared
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
 def test_models_lists_camera_models(gateway):
     listed = [model.id for model in gateway.client().models.list().data]
     assert listed[:2] == [MODEL, MODEL + '+camera']
