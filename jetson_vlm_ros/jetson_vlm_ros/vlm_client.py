@@ -104,6 +104,8 @@ def _chunk_text(chunk: Any) -> str:
         return ''
     delta = getattr(choices[0], 'delta', None)
     return (getattr(delta, 'content', None) or '') if delta is not None else ''
+
+
 def _quoted_forms(secret: str) -> list[str]:
     # A server echoing the key inside JSON escapes quotes and backslashes; Go's encoder
     # (Ollama) also escapes <, > and &. Longest first, so no form is left half-blanked.

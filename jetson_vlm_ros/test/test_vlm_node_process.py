@@ -39,12 +39,18 @@ pytestmark = pytest.mark.skipif(
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# The warm-up request would show up at the test's server (counts, in_flight): off unless a
+# test passes `-p warm_up:=true` (a later -p wins).
+NO_WARM_UP = ('-p', 'warm_up:=false')
+
+
 def start_node(*ros_args: str) -> subprocess.Popen:
     env = dict(os.environ)
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'
     return subprocess.Popen(
-        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args', *ros_args],
+        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
+         *NO_WARM_UP, *ros_args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
