@@ -230,6 +230,28 @@ def test_streaming_passes_chunks_through(gateway):
     assert times[-1] - times[0] >= 0.05 * (len(pieces) - 1) * 0.5
 
 
+def test_clients_leaving_mid_stream_give_their_slot_back(gateway):
+    gateway.server.state.chunk_delay = 0.2
+    streams_before = len(gateway.server.streams)
+    try:
+        for _ in range(4):  # more than max_concurrent_requests (2)
+            sock = socket.create_connection(('127.0.0.1', gateway.port), timeout=10)
+            payload = json.dumps({'stream': True, 'messages': ask('x', 'ros://latest')})
+            sock.sendall(f'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n'
+                         f'Content-Type: application/json\r\nContent-Length: {len(payload)}'
+                         f'\r\n\r\n{payload}'.encode())
+            assert b'200 OK' in sock.recv(4096)  # the stream has started
+            sock.close()
+        slots = gateway.harness.node._describer.slots
+        wait_for(lambda: slots.in_flight == 0, 10.0, 'every slot given back')
+        # ... because the gateway ended each request at the server too.
+        wait_for(lambda: [r.how for r in gateway.server.streams[streams_before:]] ==
+                 ['client closed'] * 4, 5.0, 'the server to see all 4 streams closed')
+    finally:
+        gateway.server.state.chunk_delay = 0.02
+    assert gateway.post({'messages': ask('after', 'ros://latest')})[0] == 200
+
+
 def test_health_reports_camera_server_and_requests(gateway):
     status, _, raw = gateway.http('GET', '/health')
     health = json.loads(raw)
