@@ -29,6 +29,7 @@ taken). Every error is OpenAI's error JSON; no traceback reaches a client.
 import asyncio
 from dataclasses import dataclass
 import hmac
+import inspect
 import json
 import os
 import threading
@@ -36,7 +37,7 @@ from typing import Any, Callable, Optional, Protocol
 from urllib.parse import urlparse
 
 import aiohttp
-from aiohttp import web
+from aiohttp import web, web_server
 from jetson_vlm_ros.scene_describer import DescribeError, RequestSlots
 from jetson_vlm_ros.settings import VlmSettings
 from jetson_vlm_ros.vlm_client import quote_reply, secret_to_redact
@@ -60,6 +61,14 @@ _ERROR_TYPES = {
     503: ('server_error', 'unavailable'),
     504: ('server_error', 'timeout'),
 }
+
+
+# A client that leaves ends its request here and at the server at once, freeing its request
+# slot. aiohttp 3.8 (Ubuntu 22.04, Humble) always does so; from 3.9 it must be asked for.
+_CANCEL_ON_DISCONNECT = (
+    {'handler_cancellation': True}
+    if 'handler_cancellation' in inspect.signature(web_server.Server).parameters
+    else {})
 
 
 class GatewayError(Exception):
@@ -262,10 +271,8 @@ class OpenAiGateway:
         # the next request that took it from the pool (measured: 15 of 200 under 8 clients).
         self._stream_session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, force_close=True), auto_decompress=False)
-        # handler_cancellation: a client that leaves ends its request here and at the server
-        # at once, and its request slot is free again (aiohttp's default lets it run on).
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                     handler_cancellation=True)
+                                     **_CANCEL_ON_DISCONNECT)
         await self._runner.setup()
         try:
             site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
