@@ -367,6 +367,21 @@ def test_server_down_is_502_and_hang_is_504(gateway):
     assert gateway.harness.node._describer.slots.in_flight == 0
 
 
+def test_errors_never_quote_the_servers_key_or_the_image(gateway):
+    key = 'sk-node-key-93ab17'
+    gateway.server.state.behaviour, gateway.server.state.status = 'echo_request', 400
+    try:
+        with gateway.params(api_key=key):
+            status, _, body = gateway.post({'messages': ask('x', 'ros://latest')})
+    finally:
+        gateway.server.state.behaviour, gateway.server.state.status = 'ok', 500
+    assert gateway.server.requests[-1].authorization == f'Bearer {key}'  # the server got it
+    assert status == 400 and 'refused the request (HTTP 400' in error_of(body)['message']
+    text = json.dumps(body)
+    assert key not in text and 'base64,' not in text
+    assert '<api_key>' in text and len(error_of(body)['message']) < 400
+
+
 def test_unknown_model_is_404(gateway):
     gateway.server.state.behaviour, gateway.server.state.status = 'status', 404
     try:
