@@ -127,6 +127,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "'compressed' subscribes `image/compressed` (sensor_msgs/CompressedImage, "
                   'JPEG or PNG, as image_transport publishes it).',
                   read_only=True, check=_image_transport),
+    # --- several frames, structured answers, gated captions (issue 8) ---
+    ParameterSpec('history_size', 32,
+                  'Most camera frames kept for multi-frame requests (a reference each, no '
+                  'copy: memory grows by up to this many frames); 1 keeps only the latest.',
+                  1, 1000),
+    ParameterSpec('history_seconds', 10.0,
+                  'Seconds of camera frames kept, back from the newest; 0 = no age bound '
+                  '(history_size alone).', 0.0, 3600.0),
 )
 
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -150,6 +158,9 @@ class VlmSettings:
     max_image_age: float
     max_concurrent_requests: int
     image_transport: str
+    # issue 8
+    history_size: int
+    history_seconds: float
 
     def __repr__(self) -> str:
         """Show every field but the API key, so a logged settings object leaks no secret."""

@@ -29,6 +29,7 @@ from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
+from jetson_vlm_ros.frame_history import FrameHistory
 from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
@@ -102,6 +103,7 @@ class VlmNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._latest_frame: Optional[Frame] = None
+        self._history = FrameHistory(self._settings.history_size, self._settings.history_seconds)
         self._frames_received = 0
         self._last_captioned_sequence = -1
         self._caption_error: tuple[str, float] = ('', 0.0)
@@ -167,6 +169,7 @@ class VlmNode(Node):
         # Keep a reference only: conversion waits until a request needs this frame.
         self._frames_received += 1
         self._latest_frame = Frame(msg, time.monotonic(), self._frames_received)
+        self._history.add(self._latest_frame)
 
     def _on_describe_scene(self, request: DescribeScene.Request,
                            response: DescribeScene.Response) -> DescribeScene.Response:
@@ -245,6 +248,9 @@ class VlmNode(Node):
             return SetParametersResult(successful=False, reason=str(error))
         if settings.caption_period != self._settings.caption_period:
             self._schedule_captions(settings.caption_period)
+        if (settings.history_size, settings.history_seconds) != (
+                self._settings.history_size, self._settings.history_seconds):
+            self._history.resize(settings.history_size, settings.history_seconds)
         self._settings = settings
         return SetParametersResult(successful=True)
 
