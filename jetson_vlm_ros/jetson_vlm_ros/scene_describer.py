@@ -23,7 +23,7 @@ the model. Every failure is a DescribeError with a reason for a person.
 from dataclasses import dataclass
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
 from jetson_vlm_ros.image_conversion import ImageConversionError
@@ -46,13 +46,19 @@ class Frame:
 
 @dataclass(frozen=True)
 class Description:
-    """The model's answer about one frame."""
+    """The model's answer about one frame (or several: frames)."""
 
     text: str
     prompt: str
     model: str
     latency: float  # seconds from the start of describe() to the answer
-    frame: Frame
+    frame: Frame  # the newest frame described
+    frames: tuple[Frame, ...] = ()  # every frame described, oldest first
+
+    @property
+    def all_frames(self) -> tuple[Frame, ...]:
+        """Return every frame described, oldest first."""
+        return self.frames or (self.frame,)
 
 
 class DescribeError(RuntimeError):
@@ -141,24 +147,34 @@ class SceneDescriber:
         """Describe the frame; raise BusyError when no slot is free, DescribeError on failure."""
         started = time.monotonic()
         frame = self.check_frame(frame, settings, started)
+        return self.describe_frames([frame], prompt, settings, started)
+
+    def describe_frames(self, frames: Sequence[Frame], prompt: str, settings: VlmSettings,
+                        started: Optional[float] = None,
+                        image_name: str = 'the latest image') -> Description:
+        """
+        Describe frames (oldest first) in one request; checked frames only.
+
+        Several frames are sent each after a label with its age ('frame 1 of 4, 3.0 s
+        ago'); image_name names a single frame in errors. Raises BusyError when no slot is
+        free, DescribeError on failure.
+        """
+        started = time.monotonic() if started is None else started
         prompt = prompt if prompt.strip() else settings.prompt
         if not self.slots.try_acquire():
             raise BusyError(
                 f'busy: {self.slots.limit} VLM request(s) already in flight '
                 f'(max_concurrent_requests); try again shortly')
         try:
-            try:
-                image = self._encoder(
-                    frame.message, settings.max_image_size, settings.jpeg_quality)
-            except ImageConversionError as error:
-                raise DescribeError(f'cannot use the latest image: {error}') from None
-            except Exception as error:  # noqa: B902 - e.g. cv2.error on a frame we misjudged
-                raise DescribeError(
-                    f'cannot use the latest image: {type(error).__name__}: {error}') from None
+            labels = frame_labels(frames, started) if len(frames) > 1 else [image_name]
+            # One after the other: on 2 cores a thread pool was slower (bench/: prepare).
+            urls = [self._encode(frame, settings, label).data_url()
+                    for frame, label in zip(frames, labels, strict=True)]
             request = VlmRequest(
-                model=settings.model, prompt=prompt, image_data_url=image.data_url(),
+                model=settings.model, prompt=prompt, image_data_url=urls[-1],
                 system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,
-                temperature=settings.temperature)
+                temperature=settings.temperature,
+                labelled_images=tuple(zip(labels, urls, strict=True)) if len(frames) > 1 else ())
             client = self.client_for(settings)
             try:
                 text = self._workers.run(lambda: client.complete(request))
@@ -168,4 +184,20 @@ class SceneDescriber:
                 raise DescribeError('vlm_node is shutting down') from None
         finally:
             self.slots.release()
-        return Description(text, prompt, settings.model, time.monotonic() - started, frame)
+        return Description(text, prompt, settings.model, time.monotonic() - started,
+                           frames[-1], tuple(frames) if len(frames) > 1 else ())
+
+    def _encode(self, frame: Frame, settings: VlmSettings, name: str) -> EncodedImage:
+        try:
+            return self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
+        except ImageConversionError as error:
+            raise DescribeError(f'cannot use {name}: {error}') from None
+        except Exception as error:  # noqa: B902 - e.g. cv2.error on a frame we misjudged
+            raise DescribeError(f'cannot use {name}: {type(error).__name__}: {error}') from None
+
+
+def frame_labels(frames: Sequence[Frame], now: float) -> list[str]:
+    """Return the text announcing each frame to the model: 'frame 1 of 4, 3.0 s ago'."""
+    count = len(frames)
+    return [f'frame {number} of {count}, {max(0.0, now - frame.received_at):.1f} s ago'
+            for number, frame in enumerate(frames, 1)]

@@ -135,6 +135,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('history_seconds', 10.0,
                   'Seconds of camera frames kept, back from the newest; 0 = no age bound '
                   '(history_size alone).', 0.0, 3600.0),
+    ParameterSpec('max_frames', 8,
+                  'Most frames one request may ask for (num_frames).', 1, 64),
 )
 
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -161,6 +163,7 @@ class VlmSettings:
     # issue 8
     history_size: int
     history_seconds: float
+    max_frames: int
 
     def __repr__(self) -> str:
         """Show every field but the API key, so a logged settings object leaks no secret."""

@@ -38,7 +38,7 @@ class VlmError(RuntimeError):
 
 @dataclass(frozen=True)
 class VlmRequest:
-    """One question about one image."""
+    """One question about one image (or several: labelled_images)."""
 
     model: str
     prompt: str
@@ -46,6 +46,8 @@ class VlmRequest:
     system_prompt: str = ''
     max_tokens: int = 128
     temperature: float = 0.2
+    # Several frames: (label, data URL) pairs, oldest first, sent instead of image_data_url.
+    labelled_images: tuple[tuple[str, str], ...] = ()
 
 
 def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
@@ -53,13 +55,19 @@ def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if request.system_prompt:
         messages.append({'role': 'system', 'content': request.system_prompt})
-    messages.append({
-        'role': 'user',
-        'content': [
+    if request.labelled_images:
+        # Each image after the text that announces it; the question comes last.
+        content: list[dict[str, Any]] = []
+        for label, url in request.labelled_images:
+            content.append({'type': 'text', 'text': label})
+            content.append({'type': 'image_url', 'image_url': {'url': url}})
+        content.append({'type': 'text', 'text': request.prompt})
+    else:
+        content = [
             {'type': 'text', 'text': request.prompt},
             {'type': 'image_url', 'image_url': {'url': request.image_data_url}},
-        ],
-    })
+        ]
+    messages.append({'role': 'user', 'content': content})
     return messages
 
 

@@ -36,6 +36,7 @@ from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, Enc
 from jetson_vlm_ros.offloading_executor import OffloadingExecutor
 from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Description, Frame, SceneDescriber)
+from jetson_vlm_ros.scene_question import answer_question, question_from_request
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
 from jetson_vlm_ros.vlm_client import VlmError
@@ -177,7 +178,9 @@ class VlmNode(Node):
         response.model = settings.model
         frame = self._latest_frame
         try:
-            description = self._describer.describe(frame, request.prompt, settings)
+            description = answer_question(
+                self._describer, question_from_request(request), self._history.frames(),
+                settings)
         except Exception as error:  # noqa: B902 - a service answers, whatever went wrong
             if not isinstance(error, DescribeError):
                 self.get_logger().error(f'describe_scene: unexpected {error!r}')
@@ -190,6 +193,7 @@ class VlmNode(Node):
         response.success = True
         response.description = description.text
         response.image_stamp = description.frame.message.header.stamp
+        response.image_stamps = [f.message.header.stamp for f in description.all_frames]
         response.latency = description.latency
         return response
 

@@ -83,3 +83,80 @@ def test_history_size_one_describes_the_latest_frame_as_before(make_harness, ser
     assert answer.image_stamp.sec == 3
     assert len(server.requests) == 1
     assert server.requests[0].prompt == 'What?'
+
+
+def colour_of(stamp: int) -> int:
+    return stamp * 20 % 256
+
+
+def publish_distinct(harness, stamps, gap: float) -> None:
+    """Frames whose stamp sets their red level and width; gap seconds apart at the node."""
+    for stamp in stamps:
+        msg = make_image(solid((colour_of(stamp), 0, 0), 40 + 4 * stamp, 30), 'rgb8',
+                         stamp_sec=stamp)
+        publish_until_received(harness, msg)
+        time.sleep(gap)
+
+
+def test_server_receives_exactly_the_frames_asked_for(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0)
+    publish_distinct(harness, range(1, 11), gap=0.2)
+    answer = describe(harness, prompt='Which way?', num_frames=4, frame_interval=0.4)
+    assert answer.success, answer.error
+    assert [t.sec for t in answer.image_stamps] == [4, 6, 8, 10]
+    assert answer.image_stamp.sec == 10
+    assert len(server.requests) == 1
+    seen = server.requests[0]
+    assert [(image.width, image.height) for image in seen.images] == [
+        (56, 30), (64, 30), (72, 30), (80, 30)]
+    assert [image.mean_rgb[0] for image in seen.images] == pytest.approx(
+        [colour_of(s) for s in (4, 6, 8, 10)], abs=3)
+    labels, question = seen.texts[:-1], seen.texts[-1]
+    assert question == 'Which way?'
+    assert [label.split(',')[0] for label in labels] == [
+        f'frame {n} of 4' for n in (1, 2, 3, 4)]
+    ages = [float(label.split(', ')[1].removesuffix(' s ago')) for label in labels]
+    assert ages == sorted(ages, reverse=True)
+    assert ages[0] - ages[-1] == pytest.approx(1.2, abs=0.25)
+
+
+def test_interval_zero_spreads_over_the_history(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
+                           history_size=7)
+    publish_distinct(harness, range(1, 11), gap=0.05)
+    answer = describe(harness, num_frames=4)
+    assert answer.success, answer.error
+    assert [t.sec for t in answer.image_stamps] == [4, 6, 8, 10]
+    assert len(server.requests[0].images) == 4
+
+
+def test_a_prompt_only_request_describes_the_latest_frame(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0)
+    publish_distinct(harness, range(1, 4), gap=0.0)
+    answer = describe(harness, prompt='What?')
+    assert answer.success, answer.error
+    assert [t.sec for t in answer.image_stamps] == [3]
+    assert len(server.requests[0].images) == 1
+    assert server.requests[0].texts == ['What?']
+
+
+def test_limits_give_clear_errors_without_calling_the_model(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
+                           history_size=4, max_frames=8)
+    publish_distinct(harness, range(1, 7), gap=0.1)
+    too_many = describe(harness, num_frames=9)
+    assert not too_many.success
+    assert 'num_frames 9 is more than max_frames (8)' in too_many.error
+    not_held = describe(harness, num_frames=5)
+    assert not not_held.success
+    assert 'asked for 5 frames, but the history holds 4' in not_held.error
+    too_long = describe(harness, num_frames=3, frame_interval=1.0)
+    assert not too_long.success
+    assert '3 frames 1 s apart span 2.0 s, but the history holds' in too_long.error
+    bad_interval = describe(harness, num_frames=2, frame_interval=-1.0)
+    assert not bad_interval.success and 'frame_interval must be 0' in bad_interval.error
+    for failed in (too_many, not_held, too_long, bad_interval):
+        assert failed.description == '' and list(failed.image_stamps) == []
+    assert server.requests == []
+    # The node keeps serving: a request the history can answer succeeds.
+    assert describe(harness, num_frames=4).success

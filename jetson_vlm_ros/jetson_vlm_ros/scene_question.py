@@ -1,0 +1,57 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+A DescribeScene request, read into plain fields, and answered from the frame history.
+
+Reads the request by field name, so a request of an older definition (prompt only) and
+an action goal that mirrors the request work alike: a missing field keeps the default,
+which means today's behaviour (the latest frame, a text answer).
+"""
+
+from dataclasses import dataclass
+import time
+from typing import Any, Optional, Sequence
+
+from jetson_vlm_ros.frame_selection import check_frame_request, select_frames
+from jetson_vlm_ros.scene_describer import Description, Frame, SceneDescriber
+from jetson_vlm_ros.settings import VlmSettings
+
+
+@dataclass(frozen=True)
+class SceneQuestion:
+    """What a client asks: about which frames, and in which form it wants the answer."""
+
+    prompt: str = ''
+    num_frames: int = 0  # 0 or 1: the latest frame only
+    frame_interval: float = 0.0  # seconds between frames; 0: spread over the history
+
+
+def question_from_request(request: Any) -> SceneQuestion:
+    """Read a DescribeScene request (or an action goal with the same fields)."""
+    return SceneQuestion(
+        prompt=request.prompt,
+        num_frames=int(getattr(request, 'num_frames', 0)),
+        frame_interval=float(getattr(request, 'frame_interval', 0.0)))
+
+
+def answer_question(describer: SceneDescriber, question: SceneQuestion,
+                    history: Sequence[Frame], settings: VlmSettings,
+                    started: Optional[float] = None) -> Description:
+    """Describe what question asks about, from history (oldest first); raise DescribeError."""
+    started = time.monotonic() if started is None else started
+    check_frame_request(question.num_frames, question.frame_interval, settings.max_frames)
+    describer.check_frame(history[-1] if history else None, settings, started)
+    frames = select_frames(history, question.num_frames, question.frame_interval)
+    return describer.describe_frames(frames, question.prompt, settings, started)
