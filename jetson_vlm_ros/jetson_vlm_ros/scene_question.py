@@ -25,7 +25,8 @@ import time
 from typing import Any, Optional, Sequence
 
 from jetson_vlm_ros.frame_selection import check_frame_request, select_frames
-from jetson_vlm_ros.scene_describer import Description, Frame, SceneDescriber
+from jetson_vlm_ros.scene_describer import (
+    DescribeError, Description, Frame, SceneDescriber)
 from jetson_vlm_ros.settings import VlmSettings
 
 
@@ -36,14 +37,19 @@ class SceneQuestion:
     prompt: str = ''
     num_frames: int = 0  # 0 or 1: the latest frame only
     frame_interval: float = 0.0  # seconds between frames; 0: spread over the history
+    image: Any = None  # a sensor_msgs/Image to describe instead of the camera's, or None
 
 
 def question_from_request(request: Any) -> SceneQuestion:
     """Read a DescribeScene request (or an action goal with the same fields)."""
+    image = getattr(request, 'image', None)
+    if image is not None and len(image.data) == 0:
+        image = None  # an empty image field: describe the camera
     return SceneQuestion(
         prompt=request.prompt,
         num_frames=int(getattr(request, 'num_frames', 0)),
-        frame_interval=float(getattr(request, 'frame_interval', 0.0)))
+        frame_interval=float(getattr(request, 'frame_interval', 0.0)),
+        image=image)
 
 
 def answer_question(describer: SceneDescriber, question: SceneQuestion,
@@ -51,6 +57,14 @@ def answer_question(describer: SceneDescriber, question: SceneQuestion,
                     started: Optional[float] = None) -> Description:
     """Describe what question asks about, from history (oldest first); raise DescribeError."""
     started = time.monotonic() if started is None else started
+    if question.image is not None:
+        if question.num_frames > 1:
+            raise DescribeError(
+                f'a given image is described alone: num_frames must be 0 or 1 with it, got '
+                f'{question.num_frames}')
+        given = Frame(question.image, started, 0)
+        return describer.describe_frames(
+            [given], question.prompt, settings, started, 'the given image')
     check_frame_request(question.num_frames, question.frame_interval, settings.max_frames)
     describer.check_frame(history[-1] if history else None, settings, started)
     frames = select_frames(history, question.num_frames, question.frame_interval)

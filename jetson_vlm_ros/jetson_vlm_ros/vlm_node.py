@@ -177,16 +177,18 @@ class VlmNode(Node):
         settings = self._settings
         response.model = settings.model
         frame = self._latest_frame
+        question = question_from_request(request)
         try:
             description = answer_question(
-                self._describer, question_from_request(request), self._history.frames(),
-                settings)
+                self._describer, question, self._history.frames(), settings)
         except Exception as error:  # noqa: B902 - a service answers, whatever went wrong
             if not isinstance(error, DescribeError):
                 self.get_logger().error(f'describe_scene: unexpected {error!r}')
             response.success = False
             response.error = str(error)
-            if frame is not None:
+            if question.image is not None:
+                response.image_stamp = question.image.header.stamp
+            elif frame is not None:
                 response.image_stamp = frame.message.header.stamp
             self.get_logger().warning(f'describe_scene failed: {error}')
             return response

@@ -160,3 +160,45 @@ def test_limits_give_clear_errors_without_calling_the_model(make_harness, server
     assert server.requests == []
     # The node keeps serving: a request the history can answer succeeds.
     assert describe(harness, num_frames=4).success
+
+
+def test_a_given_image_is_described_instead_of_the_camera(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    given = make_image(solid((0, 0, 255), 100, 50), 'bgr8', stamp_sec=77)
+    # No camera frame yet: a given image needs none.
+    alone = describe(harness, prompt='And this?', image=given)
+    assert alone.success, alone.error
+    assert alone.image_stamp.sec == 77 and [t.sec for t in alone.image_stamps] == [77]
+    with harness.streaming(make_image(solid((255, 0, 0)), 'rgb8', stamp_sec=5)):
+        answer = describe(harness, prompt='And this?', image=given)
+        camera = describe(harness, prompt='And the camera?')
+    assert answer.success, answer.error
+    assert answer.image_stamp.sec == 77
+    seen = server.requests[1]
+    assert len(seen.images) == 1
+    assert (seen.image.width, seen.image.height) == (100, 50)
+    r, g, b = seen.image.mean_rgb
+    assert b > 240 and r < 15 and g < 15
+    assert seen.texts == ['And this?']
+    # An empty image field means the camera again.
+    assert camera.success and camera.image_stamp.sec == 5
+    assert server.requests[2].image.mean_rgb[0] > 240
+
+
+def test_a_bad_given_image_fails_clearly_without_calling_the_model(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    short_step = make_image(solid((0, 255, 0), 20, 10), 'rgb8', stamp_sec=3)
+    short_step.step = 10
+    answer = describe(harness, image=short_step)
+    assert not answer.success
+    assert answer.error.startswith('cannot use the given image: step 10 is smaller than one row')
+    assert answer.image_stamp.sec == 3
+    unknown = make_image(solid((0, 255, 0), 20, 10), 'rgb8')
+    unknown.encoding = 'rgb77'
+    answer = describe(harness, image=unknown)
+    assert not answer.success
+    assert "cannot use the given image: unsupported image encoding 'rgb77'" in answer.error
+    with_frames = describe(harness, image=make_image(solid((0, 255, 0))), num_frames=3)
+    assert not with_frames.success
+    assert 'a given image is described alone: num_frames must be 0 or 1' in with_frames.error
+    assert server.requests == []
