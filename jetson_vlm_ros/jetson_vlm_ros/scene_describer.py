@@ -151,13 +151,14 @@ class SceneDescriber:
 
     def describe_frames(self, frames: Sequence[Frame], prompt: str, settings: VlmSettings,
                         started: Optional[float] = None,
-                        image_name: str = 'the latest image') -> Description:
+                        image_name: str = 'the latest image',
+                        response_format: Optional[dict[str, Any]] = None) -> Description:
         """
         Describe frames (oldest first) in one request; checked frames only.
 
         Several frames are sent each after a label with its age ('frame 1 of 4, 3.0 s
-        ago'); image_name names a single frame in errors. Raises BusyError when no slot is
-        free, DescribeError on failure.
+        ago'); image_name names a single frame in errors; response_format is passed to
+        the server as is. Raises BusyError when no slot is free, DescribeError on failure.
         """
         started = time.monotonic() if started is None else started
         prompt = prompt if prompt.strip() else settings.prompt
@@ -166,7 +167,8 @@ class SceneDescriber:
                 f'busy: {self.slots.limit} VLM request(s) already in flight '
                 f'(max_concurrent_requests); try again shortly')
         try:
-            labels = frame_labels(frames, started) if len(frames) > 1 else [image_name]
+            several = len(frames) > 1
+            labels = frame_labels(frames, started) if several else [image_name]
             # One after the other: on 2 cores a thread pool was slower (bench/: prepare).
             urls = [self._encode(frame, settings, label).data_url()
                     for frame, label in zip(frames, labels, strict=True)]
@@ -174,7 +176,8 @@ class SceneDescriber:
                 model=settings.model, prompt=prompt, image_data_url=urls[-1],
                 system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,
                 temperature=settings.temperature,
-                labelled_images=tuple(zip(labels, urls, strict=True)) if len(frames) > 1 else ())
+                labelled_images=tuple(zip(labels, urls, strict=True)) if several else (),
+                response_format=response_format)
             client = self.client_for(settings)
             try:
                 text = self._workers.run(lambda: client.complete(request))

@@ -20,7 +20,7 @@ an action goal that mirrors the request work alike: a missing field keeps the de
 which means today's behaviour (the latest frame, a text answer).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import time
 from typing import Any, Optional, Sequence
 
@@ -28,6 +28,7 @@ from jetson_vlm_ros.frame_selection import check_frame_request, select_frames
 from jetson_vlm_ros.scene_describer import (
     DescribeError, Description, Frame, SceneDescriber)
 from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.structured_answer import parse_response_format
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class SceneQuestion:
     num_frames: int = 0  # 0 or 1: the latest frame only
     frame_interval: float = 0.0  # seconds between frames; 0: spread over the history
     image: Any = None  # a sensor_msgs/Image to describe instead of the camera's, or None
+    response_format: str = ''  # '' text, 'json', or a JSON Schema
 
 
 def question_from_request(request: Any) -> SceneQuestion:
@@ -49,7 +51,8 @@ def question_from_request(request: Any) -> SceneQuestion:
         prompt=request.prompt,
         num_frames=int(getattr(request, 'num_frames', 0)),
         frame_interval=float(getattr(request, 'frame_interval', 0.0)),
-        image=image)
+        image=image,
+        response_format=str(getattr(request, 'response_format', '')))
 
 
 def answer_question(describer: SceneDescriber, question: SceneQuestion,
@@ -57,15 +60,20 @@ def answer_question(describer: SceneDescriber, question: SceneQuestion,
                     started: Optional[float] = None) -> Description:
     """Describe what question asks about, from history (oldest first); raise DescribeError."""
     started = time.monotonic() if started is None else started
+    # Checked first: a bad schema or an impossible request never reaches the server.
+    answer_format = parse_response_format(question.response_format)
     if question.image is not None:
         if question.num_frames > 1:
             raise DescribeError(
                 f'a given image is described alone: num_frames must be 0 or 1 with it, got '
                 f'{question.num_frames}')
-        given = Frame(question.image, started, 0)
-        return describer.describe_frames(
-            [given], question.prompt, settings, started, 'the given image')
-    check_frame_request(question.num_frames, question.frame_interval, settings.max_frames)
-    describer.check_frame(history[-1] if history else None, settings, started)
-    frames = select_frames(history, question.num_frames, question.frame_interval)
-    return describer.describe_frames(frames, question.prompt, settings, started)
+        frames, image_name = [Frame(question.image, started, 0)], 'the given image'
+    else:
+        check_frame_request(question.num_frames, question.frame_interval, settings.max_frames)
+        describer.check_frame(history[-1] if history else None, settings, started)
+        frames = select_frames(history, question.num_frames, question.frame_interval)
+        image_name = 'the latest image'
+    description = describer.describe_frames(
+        frames, question.prompt, settings, started, image_name,
+        answer_format.server_parameter())
+    return replace(description, text=answer_format.check(description.text))

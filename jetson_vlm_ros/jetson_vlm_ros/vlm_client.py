@@ -48,6 +48,8 @@ class VlmRequest:
     temperature: float = 0.2
     # Several frames: (label, data URL) pairs, oldest first, sent instead of image_data_url.
     labelled_images: tuple[tuple[str, str], ...] = ()
+    # The chat-completions response_format (JSON mode or a JSON Schema); None: text.
+    response_format: Optional[dict[str, Any]] = None
 
 
 def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
@@ -109,12 +111,16 @@ class VlmClient:
 
     def complete(self, request: VlmRequest) -> str:
         """Send one chat completion and return the model's answer text."""
+        extra: dict[str, Any] = {}
+        if request.response_format is not None:
+            extra['response_format'] = request.response_format
         try:
             completion = self._client.chat.completions.create(
                 model=request.model,
                 messages=build_messages(request),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
+                **extra,
             )
         except openai.APIError as error:
             raise VlmError(self._explain(error, request.model)) from None

@@ -69,6 +69,8 @@ class ServerState:
     status: int = 500
     status_body: str = '{"error": {"message": "internal error"}}'
     models: list[str] = field(default_factory=lambda: ['gemma3:4b'])
+    # Answer text for behaviour 'ok' instead of the description of the image (e.g. JSON).
+    content: Optional[str] = None
 
 
 def decode_data_url(url: str) -> SeenImage:
@@ -240,7 +242,12 @@ class FakeVlmServer:
                     self.wfile.flush()
                     self.close_connection = True
                 else:
-                    text = '' if behaviour == 'empty_content' else describe_seen(image, prompt)
+                    if behaviour == 'empty_content':
+                        text = ''
+                    elif state.content is not None:
+                        text = state.content
+                    else:
+                        text = describe_seen(image, prompt)
                     choices = [] if behaviour == 'no_choices' else [{
                         'index': 0, 'finish_reason': 'stop',
                         'message': {'role': 'assistant', 'content': text}}]

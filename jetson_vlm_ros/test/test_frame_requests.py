@@ -14,6 +14,7 @@
 
 """vlm_node's frame history and multi-frame requests: real rclpy, real loopback server."""
 
+import json
 import time
 
 from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid
@@ -202,3 +203,64 @@ def test_a_bad_given_image_fails_clearly_without_calling_the_model(make_harness,
     assert not with_frames.success
     assert 'a given image is described alone: num_frames must be 0 or 1' in with_frames.error
     assert server.requests == []
+
+
+POINTS_SCHEMA = json.dumps({
+    'type': 'object',
+    'properties': {'objects': {'type': 'array', 'items': {
+        'type': 'object', 'required': ['name', 'x', 'y'],
+        'properties': {'name': {'type': 'string'}, 'x': {'type': 'number'},
+                       'y': {'type': 'number'}}}}},
+    'required': ['objects']})
+
+
+def test_json_mode_valid_answer_passes_invalid_fails_clearly(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=9)):
+        server.state.content = '{"people": 2}'
+        valid = describe(harness, prompt='How many people?', response_format='json')
+        server.state.content = 'There are two people.'
+        invalid = describe(harness, prompt='How many people?', response_format='json')
+        plain = describe(harness, prompt='How many people?')
+    assert valid.success, valid.error
+    assert valid.description == '{"people": 2}'
+    assert server.requests[0].body['response_format'] == {'type': 'json_object'}
+    assert not invalid.success
+    assert invalid.error.startswith("the model's answer is not valid JSON")
+    assert invalid.error.endswith("'There are two people.'")
+    assert invalid.description == '' and invalid.image_stamp.sec == 9
+    # Text requests send no response_format and take any answer, as before.
+    assert plain.success and plain.description == 'There are two people.'
+    assert 'response_format' not in server.requests[2].body
+
+
+def test_schema_is_sent_and_the_answer_validated(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    good = '{"objects": [{"name": "cup", "x": 0.4, "y": 0.7}]}'
+    with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=9)):
+        server.state.content = good
+        valid = describe(harness, response_format=POINTS_SCHEMA)
+        server.state.content = '{"objects": [{"name": "cup", "x": "left"}]}'
+        violating = describe(harness, response_format=POINTS_SCHEMA)
+    assert valid.success, valid.error
+    assert json.loads(valid.description) == json.loads(good)
+    assert server.requests[0].body['response_format'] == {
+        'type': 'json_schema',
+        'json_schema': {'name': 'answer', 'schema': json.loads(POINTS_SCHEMA)}}
+    assert not violating.success
+    assert 'does not match the response_format schema at objects/0' in violating.error
+    assert """'{"objects": [{"name": "cup", "x": "left"}]}'""" in violating.error
+
+
+def test_a_bad_schema_never_reaches_the_server(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=9)):
+        bad = describe(harness, response_format='{"type": "objekt"}')
+        not_json = describe(harness, response_format='objects with positions')
+        afterwards = describe(harness)
+    assert not bad.success
+    assert 'response_format is not a valid JSON Schema at type' in bad.error
+    assert not not_json.success
+    assert "response_format must be empty (text), 'json', or a JSON Schema" in not_json.error
+    assert afterwards.success
+    assert len(server.requests) == 1
