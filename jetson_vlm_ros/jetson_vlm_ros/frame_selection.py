@@ -43,6 +43,14 @@ def check_frame_request(num_frames: int, frame_interval: float, max_frames: int)
             f'seconds, got {frame_interval}')
 
 
+def select_caption_frames(history: Sequence[Frame], count: int,
+                          period: float) -> list[Frame]:
+    """Return up to count frames spread over the last caption period (what happened in it)."""
+    count = min(count, len(history))
+    interval = period / count if count > 1 else 0.0
+    return select_frames(history, count, interval, shorten_span=True)
+
+
 def select_frames(history: Sequence[Frame], count: int, interval: float,
                   shorten_span: bool = False) -> list[Frame]:
     """

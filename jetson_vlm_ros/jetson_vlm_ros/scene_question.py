@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 import time
 from typing import Any, Optional, Sequence
 
-from jetson_vlm_ros.frame_selection import check_frame_request, select_frames
+from jetson_vlm_ros.frame_selection import (
+    check_frame_request, select_caption_frames, select_frames)
 from jetson_vlm_ros.scene_describer import (
     DescribeError, Description, Frame, SceneDescriber)
 from jetson_vlm_ros.settings import VlmSettings
@@ -77,3 +78,12 @@ def answer_question(describer: SceneDescriber, question: SceneQuestion,
         frames, question.prompt, settings, started, image_name,
         answer_format.server_parameter())
     return replace(description, text=answer_format.check(description.text))
+
+
+def describe_for_caption(describer: SceneDescriber, history: Sequence[Frame],
+                         settings: VlmSettings) -> Description:
+    """Caption the latest caption_frames frames, spread over the caption period."""
+    started = time.monotonic()
+    describer.check_frame(history[-1] if history else None, settings, started)
+    frames = select_caption_frames(history, settings.caption_frames, settings.caption_period)
+    return describer.describe_frames(frames, '', settings, started)

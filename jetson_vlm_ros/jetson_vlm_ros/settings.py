@@ -137,6 +137,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   '(history_size alone).', 0.0, 3600.0),
     ParameterSpec('max_frames', 8,
                   'Most frames one request may ask for (num_frames).', 1, 64),
+    ParameterSpec('caption_frames', 1,
+                  'Frames per periodic caption, spread over the caption period (what '
+                  'happened since the last caption); 1 = the latest frame only.', 1, 64),
+    ParameterSpec('caption_min_change', 0.0,
+                  'Skip a periodic caption when the scene changed less than this since the '
+                  'last caption (mean absolute difference of tiny grey thumbnails / 255); '
+                  '0 = always caption.', 0.0, 1.0),
 )
 
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -164,6 +171,8 @@ class VlmSettings:
     history_size: int
     history_seconds: float
     max_frames: int
+    caption_frames: int
+    caption_min_change: float
 
     def __repr__(self) -> str:
         """Show every field but the API key, so a logged settings object leaks no secret."""

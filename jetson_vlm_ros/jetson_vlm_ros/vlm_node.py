@@ -34,9 +34,11 @@ from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
 from jetson_vlm_ros.offloading_executor import OffloadingExecutor
+from jetson_vlm_ros.scene_change import SceneChangeGate
 from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Description, Frame, SceneDescriber)
-from jetson_vlm_ros.scene_question import answer_question, question_from_request
+from jetson_vlm_ros.scene_question import (
+    answer_question, describe_for_caption, question_from_request)
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
 from jetson_vlm_ros.vlm_client import VlmError
@@ -108,6 +110,7 @@ class VlmNode(Node):
         self._frames_received = 0
         self._last_captioned_sequence = -1
         self._caption_error: tuple[str, float] = ('', 0.0)
+        self._scene_gate = SceneChangeGate()  # caption_min_change
 
         image_qos = QoSProfile(
             history=qos_profile_sensor_data.history, depth=1,
@@ -212,14 +215,23 @@ class VlmNode(Node):
         frame = self._latest_frame
         if frame is None or frame.sequence == self._last_captioned_sequence:
             return  # nothing new to say
+        settings = self._settings
+        if not self._scene_gate.should_caption(frame.message, settings.caption_min_change):
+            self.get_logger().debug(
+                f'caption skipped: the scene changed {self._scene_gate.last_change:.3f} < '
+                f'caption_min_change {settings.caption_min_change:g} since the last caption '
+                f'({self._scene_gate.skipped} skipped so far)')
+            return
         try:
-            description = self._describer.describe(frame, '', self._settings)
+            description = describe_for_caption(
+                self._describer, self._history.frames(), settings)
         except BusyError:
             return  # service calls hold every slot; the next tick tries again
         except Exception as error:  # noqa: B902 - the timer must keep its rhythm
             self._log_caption_error(str(error))
             return
-        self._last_captioned_sequence = frame.sequence
+        self._last_captioned_sequence = description.frame.sequence
+        self._scene_gate.captioned()
         self._caption_error = ('', 0.0)
         self._publish_caption(description)
 

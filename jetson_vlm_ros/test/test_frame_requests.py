@@ -12,16 +12,18 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""vlm_node's frame history and multi-frame requests: real rclpy, real loopback server."""
+"""vlm_node beyond one frame (history, several frames, given image, JSON, captions): real DDS."""
 
 import json
+import re
 import time
 
-from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid
+from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
 if HAVE_ROS:
+    from jetson_vlm_interfaces.msg import Caption
     from jetson_vlm_interfaces.srv import DescribeScene
 
 pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
@@ -31,6 +33,12 @@ pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
 def server():
     with FakeVlmServer() as running:
         yield running
+
+
+def mean_rgb(text: str) -> tuple[int, ...]:
+    match = re.search(r'mean_rgb=(\d+),(\d+),(\d+)', text)
+    assert match, f'no mean colour in answer {text!r}'
+    return tuple(int(v) for v in match.groups())
 
 
 def latest_stamp(harness) -> int:
@@ -264,3 +272,34 @@ def test_a_bad_schema_never_reaches_the_server(make_harness, server):
     assert "response_format must be empty (text), 'json', or a JSON Schema" in not_json.error
     assert afterwards.success
     assert len(server.requests) == 1
+
+
+def test_caption_frames_sends_that_many_images(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.6, caption_frames=3)
+    with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=1)):
+        wait_for(lambda: server.requests, 10.0, 'a caption request')
+    seen = server.requests[0]
+    assert len(seen.images) == 3
+    assert [text.split(',')[0] for text in seen.texts[:3]] == [
+        'frame 1 of 3', 'frame 2 of 3', 'frame 3 of 3']
+    assert seen.texts[3] == harness.node.get_parameter('prompt').value
+    ages = [float(text.split(', ')[1].removesuffix(' s ago')) for text in seen.texts[:3]]
+    # Spread over the period: 0.2 s apart (frames arrive about every 33 ms).
+    assert ages[0] - ages[2] == pytest.approx(0.4, abs=0.12)
+
+
+def test_gating_skips_an_unchanged_scene_and_captions_a_changed_one(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.25,
+                           caption_min_change=0.1)
+    captions = []
+    harness.tester.create_subscription(Caption, 'caption_stamped', captions.append, 10)
+    with harness.streaming(make_image(solid((200, 0, 0)), stamp_sec=1)):
+        wait_for(lambda: captions, 10.0, 'the first caption')
+        # New frames of the same scene keep arriving: every tick is skipped.
+        wait_for(lambda: harness.node._scene_gate.skipped >= 3, 10.0, 'three skipped ticks')
+    assert len(server.requests) == 1
+    with harness.streaming(make_image(solid((0, 0, 200)), stamp_sec=2)):
+        wait_for(lambda: len(captions) >= 2, 10.0, 'a caption of the changed scene')
+    assert captions[1].header.stamp.sec == 2
+    assert mean_rgb(captions[1].text)[2] > 190
+    assert len(server.requests) == 2

@@ -40,7 +40,7 @@ def test_table_matches_settings_fields():
     assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
     assert sorted(names(NUMERIC) + names(STRINGS)) == sorted(names(PARAMETERS))
-    assert len(FLOATS) == 5 and len(INTS) == 6 and len(STRINGS) == 6
+    assert len(FLOATS) == 6 and len(INTS) == 7 and len(STRINGS) == 6
 
 
 @pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
