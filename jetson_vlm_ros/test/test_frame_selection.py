@@ -20,7 +20,7 @@ from conftest import FakeImage
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.frame_selection import (
     check_frame_request, FrameSelectionError, select_frames)
-from jetson_vlm_ros.scene_describer import Frame, frame_labels, SceneDescriber
+from jetson_vlm_ros.scene_describer import DescribeError, Frame, frame_labels, SceneDescriber
 from jetson_vlm_ros.scene_question import answer_question, question_from_request, SceneQuestion
 from jetson_vlm_ros.settings import settings_from
 import numpy as np
@@ -131,3 +131,22 @@ def test_describer_sends_every_frame_after_its_label_and_the_question_last():
                           'frame 3 of 3, 0.0 s ago', 'What changed?']
     assert [f.sequence for f in description.all_frames] == [1, 3, 5]
     assert description.frame.sequence == 5
+
+
+def test_a_bad_frame_among_several_is_named_and_nothing_is_sent():
+    now = time.monotonic()
+    history = [Frame(solid_rgb8(40 * i, 40), now - (3 - i), i) for i in range(1, 4)]
+    history[1].message.step = 10
+    settings = settings_from({'request_timeout': 5.0})
+    with FakeVlmServer() as server:
+        describer = SceneDescriber('/camera', 2)
+        try:
+            with pytest.raises(DescribeError) as caught:
+                answer_question(describer, SceneQuestion('?', 3, 1.0), history,
+                                settings.updated({'base_url': server.base_url}), now)
+        finally:
+            describer.close()
+    assert str(caught.value).startswith(
+        'cannot use frame 2 of 3, 1.0 s ago: step 10 is smaller than one row')
+    assert server.requests == []
+    assert describer.slots.in_flight == 0
