@@ -61,9 +61,10 @@ def fake_server_class() -> type:
 
 # --- 1. idle cost ------------------------------------------------------------------------
 
-def start_node_and_bare_counter(topic: str, base_url: str) -> tuple[Child, Child]:
+def start_node_and_bare_counter(topic: str, base_url: str,
+                                *params: str) -> tuple[Child, Child]:
     """Start vlm_node (no captions) and the bare baseline node on the same camera topic."""
-    node = Child(node_args(topic, base_url, 'caption_period:=0.0'), 'vlm_node')
+    node = Child(node_args(topic, base_url, 'caption_period:=0.0', *params), 'vlm_node')
     bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
                  'bare counter')
     return node, bare
@@ -418,7 +419,8 @@ def peak_rss(width: int, height: int, seconds: float) -> tuple[float, float, int
     import psutil
     topic = f'/bench_mem_{os.getpid()}_{width}/image'
     with fake_server_class()() as server:
-        node, bare = start_node_and_bare_counter(topic, server.base_url)
+        # history_size 1: the frames held beyond the history (figure 7 measures the history).
+        node, bare = start_node_and_bare_counter(topic, server.base_url, 'history_size:=1')
         camera = None
         peaks = [0.0, 0.0]
         try:
@@ -451,7 +453,8 @@ def bench_memory(seconds: float) -> list[Row]:
     held_node = (big_node - small_node) / frame
     held_bare = (big_bare - small_bare) / frame
     return [Row(f'6. frames held: (peak RSS 3840x2160 - 640x480 rgb8 @10 Hz, {seconds:g} s) / '
-                f'frame size (vlm_node received {big_n}, {small_n}; bare {big_b}, {small_b})',
+                f'frame size (vlm_node with history_size 1 received {big_n}, {small_n}; '
+                f'bare {big_b}, {small_b})',
                 f'{held_node:.1f} frames ({(big_node - small_node) / 2**20:.0f} MiB)',
                 f'{held_bare:.1f} frames (bare node)',
                 f'{held_node - held_bare:+.1f} frames',
