@@ -15,9 +15,14 @@
 """
 The recent camera frames, as received: a bounded ring of references, nothing decoded.
 
-Bounded by a count (history_size) and by an age (history_seconds, measured back from the
-newest frame, so the newest frame is never dropped however old it gets: whether it is
-too old to describe is max_image_age's business; 0 seconds means no age bound).
+Up to history_size frames spread over the last history_seconds: the newest slot always
+holds the latest frame, and an older frame is kept only when it is at least
+history_seconds / history_size after the kept frame before it. So the defaults (32 frames,
+10 s) hold 10 s of a 30 Hz camera in 32 frames, not its last second. history_seconds 0
+keeps the last history_size frames at full rate; history_size 1 keeps the latest only.
+Ages are measured back from the newest frame, which is never dropped however old it gets
+(whether it is too old to describe is max_image_age's business).
+
 Storing a frame costs one reference: the message object the subscription handed over,
 no conversion, no copy.
 """
@@ -49,10 +54,21 @@ class FrameHistory:
         """Return how far back from the newest frame frames are kept."""
         return self._seconds
 
+    @property
+    def spacing(self) -> float:
+        """Return the least time between two kept frames older than the latest."""
+        size = self.size
+        return self._seconds / size if self._seconds > 0 and size > 1 else 0.0
+
     def add(self, frame: Frame) -> None:
         """Keep a reference to a received frame; drop the frames out of bounds."""
         with self._lock:
-            self._frames.append(frame)  # the deque's maxlen drops the oldest beyond size
+            frames = self._frames
+            if len(frames) >= 2 and frames[-1].received_at - frames[-2].received_at < \
+                    self.spacing:
+                frames[-1] = frame  # the newest slot follows the camera until spaced enough
+            else:
+                frames.append(frame)  # the deque's maxlen drops the oldest beyond size
             self._drop_older_than(frame.received_at - self._seconds)
 
     def latest(self) -> Optional[Frame]:

@@ -129,12 +129,13 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   read_only=True, check=_image_transport),
     # --- several frames, structured answers, gated captions (issue 8) ---
     ParameterSpec('history_size', 32,
-                  'Most camera frames kept for multi-frame requests (a reference each, no '
-                  'copy: memory grows by up to this many frames); 1 keeps only the latest.',
-                  1, 1000),
+                  'Most camera frames kept for multi-frame requests, spread over '
+                  'history_seconds (a reference each, no copy: memory grows by up to this '
+                  'many frames); 1 keeps only the latest.', 1, 1000),
     ParameterSpec('history_seconds', 10.0,
-                  'Seconds of camera frames kept, back from the newest; 0 = no age bound '
-                  '(history_size alone).', 0.0, 3600.0),
+                  'Seconds of camera frames kept, back from the newest, at least '
+                  'history_seconds / history_size apart; 0 = the last history_size frames '
+                  'at full rate.', 0.0, 3600.0),
     ParameterSpec('max_frames', 8,
                   'Most frames one request may ask for (num_frames).', 1, 64),
     ParameterSpec('caption_frames', 1,

@@ -31,7 +31,7 @@ def fill(history: FrameHistory, times, start_sequence: int = 1) -> list[Frame]:
 
 
 def test_size_bound_keeps_the_newest_oldest_first():
-    history = FrameHistory(32, 10.0)
+    history = FrameHistory(32, 0.0)  # no age bound: full rate
     added = fill(history, [i * 0.01 for i in range(40)])
     kept = history.frames()
     assert len(kept) == len(history) == 32
@@ -74,14 +74,34 @@ def test_size_one_is_the_latest_frame_only():
 
 
 def test_resize_keeps_the_newest_that_fit():
-    history = FrameHistory(10, 100.0)
+    history = FrameHistory(10, 0.0)
     added = fill(history, [float(t) for t in range(10)])
-    history.resize(3, 100.0)
+    history.resize(3, 0.0)
     assert history.frames() == added[-3:] and history.size == 3
     history.resize(3, 1.0)
     assert history.frames() == added[-2:] and history.seconds == 1.0
     more = fill(history, [20.0, 20.5, 20.7, 20.9], 11)
-    assert history.frames() == more[-3:]
+    # Spaced at least 1.0 / 3 s apart, the newest slot following the camera.
+    assert history.frames() == [more[0], more[1], more[3]]
+
+
+def test_frames_are_spread_over_history_seconds():
+    history = FrameHistory(4, 2.0)  # a frame kept every 0.5 s at least
+    assert history.spacing == 0.5
+    added = fill(history, [i / 30 for i in range(91)])  # 3 s of a 30 Hz camera
+    kept = [f.received_at for f in history.frames()]
+    assert len(kept) == 4 and history.frames()[-1] is added[-1]
+    gaps = [b - a for a, b in zip(kept[:-1], kept[1:], strict=True)]
+    assert all(0.5 <= gap < 0.5 + 1 / 30 + 1e-9 for gap in gaps[:-1]), kept
+    assert kept[-1] - kept[0] >= 1.5 - 1e-9
+
+
+def test_defaults_hold_ten_seconds_of_a_30_hz_camera_in_32_frames():
+    history = FrameHistory(32, 10.0)
+    fill(history, [i / 30 for i in range(600)])  # 20 s
+    kept = [f.received_at for f in history.frames()]
+    assert len(kept) <= 32
+    assert 9.5 <= kept[-1] - kept[0] <= 10.0
 
 
 def test_size_below_one_is_refused():
@@ -90,7 +110,7 @@ def test_size_below_one_is_refused():
 
 
 def test_concurrent_readers_see_consistent_snapshots():
-    history = FrameHistory(8, 10.0)
+    history = FrameHistory(8, 0.0)
     stop = threading.Event()
     problems = []
 

@@ -76,7 +76,8 @@ def describe(harness, timeout: float = 10.0, **fields):
 
 
 def test_history_keeps_the_newest_history_size_frames(make_harness, server):
-    harness = make_harness(base_url=server.base_url, caption_period=0.0, history_size=4)
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, history_size=4,
+                           history_seconds=0.0)
     publish_sequence(harness, range(1, 11))
     frames = harness.node._history.frames()
     assert [f.message.header.stamp.sec for f in frames] == [7, 8, 9, 10]
@@ -108,7 +109,8 @@ def publish_distinct(harness, stamps, gap: float) -> None:
 
 
 def test_server_receives_exactly_the_frames_asked_for(make_harness, server):
-    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0)
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
+                           history_seconds=0.0)
     publish_distinct(harness, range(1, 11), gap=0.2)
     answer = describe(harness, prompt='Which way?', num_frames=4, frame_interval=0.4)
     assert answer.success, answer.error
@@ -131,12 +133,29 @@ def test_server_receives_exactly_the_frames_asked_for(make_harness, server):
 
 def test_interval_zero_spreads_over_the_history(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
-                           history_size=7)
+                           history_size=7, history_seconds=0.0)
     publish_distinct(harness, range(1, 11), gap=0.05)
     answer = describe(harness, num_frames=4)
     assert answer.success, answer.error
     assert [t.sec for t in answer.image_stamps] == [4, 6, 8, 10]
     assert len(server.requests[0].images) == 4
+
+
+def test_default_history_spreads_frames_over_seconds(make_harness, server):
+    # 32 frames over 10 s: a frame kept every 0.3125 s at least; 0.1 s apart, every 4th.
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0)
+    publish_distinct(harness, range(1, 31), gap=0.1)
+    frames = harness.node._history.frames()
+    assert frames[-1].message.header.stamp.sec == 30
+    gaps = [b.received_at - a.received_at
+            for a, b in zip(frames[:-2], frames[1:-1], strict=True)]
+    assert all(gap >= 0.3125 for gap in gaps), gaps
+    answer = describe(harness, num_frames=3, frame_interval=1.0)
+    assert answer.success, answer.error
+    stamps = [t.sec for t in answer.image_stamps]
+    # About 1 s (10 frames) apart, give or take a kept frame's spacing.
+    steps = [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
+    assert stamps[-1] == 30 and all(7 <= step <= 13 for step in steps), stamps
 
 
 def test_a_prompt_only_request_describes_the_latest_frame(make_harness, server):
@@ -151,7 +170,7 @@ def test_a_prompt_only_request_describes_the_latest_frame(make_harness, server):
 
 def test_limits_give_clear_errors_without_calling_the_model(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
-                           history_size=4, max_frames=8)
+                           history_size=4, history_seconds=0.0, max_frames=8)
     publish_distinct(harness, range(1, 7), gap=0.1)
     too_many = describe(harness, num_frames=9)
     assert not too_many.success
@@ -275,7 +294,8 @@ def test_a_bad_schema_never_reaches_the_server(make_harness, server):
 
 
 def test_caption_frames_sends_that_many_images(make_harness, server):
-    harness = make_harness(base_url=server.base_url, caption_period=0.6, caption_frames=3)
+    harness = make_harness(base_url=server.base_url, caption_period=0.6, caption_frames=3,
+                           history_seconds=1.0)
     with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=1)):
         wait_for(lambda: server.requests, 10.0, 'a caption request')
     seen = server.requests[0]
