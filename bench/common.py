@@ -30,26 +30,29 @@ REPO_ROOT = os.path.dirname(BENCH_DIR)
 PACKAGE_ROOT = os.path.join(REPO_ROOT, 'jetson_vlm_ros')
 TEST_DIR = os.path.join(PACKAGE_ROOT, 'test')
 
-# Every process of the bench gets these. FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (as
-# shared/notes suggest) still lost most 1080p frames here (0-77 of 690); a shared-memory
-# segment big enough for a whole 4K frame (fastdds_large_frames.xml) delivers ~all of them.
+# Every process of the bench gets these, and the package's Fast DDS profile for large frames
+# (config/fastdds_large_frames.xml, as the README tells users). Stock Fast DDS and
+# FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA both lost most 1080p frames between processes here
+# (0-77 of 690); the profile's 64 MiB shared-memory segment delivers ~all of them.
+FASTDDS_PROFILE = os.path.join(PACKAGE_ROOT, 'config', 'fastdds_large_frames.xml')
 DDS_ENV = {
-    'FASTDDS_DEFAULT_PROFILES_FILE': os.path.join(BENCH_DIR, 'fastdds_large_frames.xml'),
     'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
 }
 
 
 def setup_environment() -> None:
     """Put the DDS settings and the source tree into this process's environment."""
-    for key, value in DDS_ENV.items():
-        os.environ.setdefault(key, value)
-    os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)  # it would replace the profile's
-    # A domain of our own keeps the bench's traffic apart from tests running meanwhile.
-    os.environ.setdefault('ROS_DOMAIN_ID', str(40 + os.getpid() % 50))
     paths = [PACKAGE_ROOT, TEST_DIR, BENCH_DIR]
     for path in reversed(paths):
         if path not in sys.path:
             sys.path.insert(0, path)
+    from jetson_vlm_ros.fastdds_profile import profile_environment
+    for key, value in {**DDS_ENV, **profile_environment(FASTDDS_PROFILE)}.items():
+        os.environ.setdefault(key, value)
+    # Ignored while the profile turns the builtin transports off; dropped to avoid doubt.
+    os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
+    # A domain of our own keeps the bench's traffic apart from tests running meanwhile.
+    os.environ.setdefault('ROS_DOMAIN_ID', str(40 + os.getpid() % 50))
     old = os.environ.get('PYTHONPATH', '')
     os.environ['PYTHONPATH'] = os.pathsep.join(paths + ([old] if old else []))
     os.environ['PYTHONUNBUFFERED'] = '1'

@@ -88,6 +88,16 @@ def quote_reply(text: str, secret: str = '') -> str:
     return text
 
 
+# Keys that are no secret: Ollama ignores the key, and blanking 'ollama' would garble
+# replies that mention Ollama.
+PLACEHOLDER_KEYS = ('ollama', 'none', '')
+
+
+def secret_to_redact(api_key: str) -> str:
+    """Return what quoted replies must blank out: any real key, however short; '' for none."""
+    return '' if api_key in PLACEHOLDER_KEYS else api_key
+
+
 class VlmClient:
     """One connection pool to one server; safe to share between threads."""
 
@@ -97,9 +107,7 @@ class VlmClient:
         # An empty key parameter means the environment's OPENAI_API_KEY: a key kept there
         # never shows up in `ros2 param dump`. Ollama accepts any key.
         key = api_key or os.environ.get('OPENAI_API_KEY') or 'none'
-        # Kept only to blank it out of quoted replies. Short placeholders such as 'ollama'
-        # are no secret, and blanking them would garble replies that mention Ollama.
-        self._secret = key if len(key) >= 8 else ''
+        self._secret = secret_to_redact(key)
         # No retries: a retry after a timeout would double the caller's wait; the caller
         # (a service client or the caption timer) decides when to ask again.
         self._client = openai.OpenAI(

@@ -17,6 +17,7 @@
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from jetson_vlm_ros.fastdds_profile import profile_environment
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
@@ -32,6 +33,9 @@ def _vlm_node(context: LaunchContext) -> list[Node]:
         value = LaunchConfiguration(name).perform(context)
         if value:
             overrides[name] = value
+    # The profile goes into the node's environment only (FASTRTPS_ or FASTDDS_ name, as the
+    # distribution's Fast DDS reads it); a path that is not a file stops the launch.
+    environment = profile_environment(LaunchConfiguration('fastdds_profile').perform(context))
     return [Node(
         package='jetson_vlm_ros',
         executable='vlm_node',
@@ -42,6 +46,7 @@ def _vlm_node(context: LaunchContext) -> list[Node]:
         arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
         output='screen',
         emulate_tty=True,
+        additional_env=environment or None,
     )]
 
 
@@ -70,6 +75,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace for the node, its topics and its service'),
+        DeclareLaunchArgument(
+            'fastdds_profile', default_value='',
+            description='Fast DDS XML profile for the node process, e.g. the installed '
+                        'config/fastdds_large_frames.xml for 1080p/4K frames from another '
+                        'process (the camera driver must load it too); empty: stock Fast DDS'),
         DeclareLaunchArgument(
             'log_level', default_value='info',
             description='Logging level: debug, info, warn, error or fatal'),

@@ -18,18 +18,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 import itertools
 import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from jetson_vlm_ros.fastdds_profile import profile_environment
 import numpy as np
 import pytest
 
 # Keep DDS discovery on this machine and away from other ROS graphs (Jazzy and later).
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-# Let big frames (4K, 25 MB) cross between DDS participants (Fast DDS 2.13+: TCP and shared
-# memory with large-message support). Read when a context starts, so it is set before any.
-os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
+# Load the Fast DDS profile the package ships for large frames, so that tests run what users
+# are told to run and 1080p/4K frames cross between processes (stock Fast DDS, and
+# FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA too, lost almost all 1080p frames here: see README).
+# Read once per process, when the first context starts, so set before any; child processes
+# (cameras, vlm_node) inherit it. Set that variable empty to run stock Fast DDS.
+FASTDDS_PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               'config', 'fastdds_large_frames.xml')
+for _name, _value in profile_environment(FASTDDS_PROFILE).items():
+    os.environ.setdefault(_name, _value)
 
 try:
     import jetson_vlm_interfaces.srv  # noqa: F401 - built by colcon into install/
@@ -187,3 +197,84 @@ def make_harness():
     yield build
     for harness in harnesses:
         harness.close()
+
+
+# --- shared by the fault tests (test_server_faults.py, test_camera_faults.py, test_callers.py,
+# test_parameter_handling.py, test_leaks.py, test_secrets.py) ------------------------------
+
+requires_ros = pytest.mark.skipif(
+    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
+                         'and source install/setup.bash')
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RED, GREEN = (255, 0, 0), (0, 255, 0)
+DEFAULT_PROMPT = 'Describe what the robot camera sees in one or two short sentences.'
+
+
+def mean_rgb(text: str) -> tuple[int, ...]:
+    """Return the mean colour the fake server read from the image, as quoted in its answer."""
+    match = re.search(r'mean_rgb=(\d+),(\d+),(\d+)', text)
+    assert match, f'no mean colour in answer {text!r}'
+    return tuple(int(v) for v in match.groups())
+
+
+class Caller:
+    """A describe_scene client on the harness's tester node, timing every call."""
+
+    def __init__(self, harness: 'RosHarness') -> None:
+        from jetson_vlm_interfaces.srv import DescribeScene
+        self._request = DescribeScene.Request
+        self.client = harness.tester.create_client(DescribeScene, 'describe_scene')
+        wait_for(lambda: self.client.wait_for_service(timeout_sec=0.1), 10.0,
+                 'the describe_scene service')
+
+    def call(self, prompt: str = '', timeout: float = 10.0) -> tuple[Any, float]:
+        """Ask with prompt; return the answer and the seconds it took."""
+        started = time.monotonic()
+        future = self.client.call_async(self._request(prompt=prompt))
+        wait_for(future.done, timeout, 'an answer from describe_scene')
+        return future.result(), time.monotonic() - started
+
+
+def shared_namespace(tag: str) -> str:
+    """Return a namespace of this process for a harness several tests share."""
+    return f'/rel{os.getpid()}_{tag}'
+
+
+@contextmanager
+def module_harness(tag: str, **overrides: Any) -> Iterator['RosHarness']:
+    """Build a harness that several tests share (the node is never restarted between them)."""
+    harness = RosHarness(overrides, shared_namespace(tag))
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@contextmanager
+def publishing(publisher: Any, msg: Any, rate: float) -> Iterator[None]:
+    """Publish msg at rate until the block ends."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            publisher.publish(msg)
+            stop.wait(1.0 / rate)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def start_node(*ros_args: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
+    """Start vlm_node from the source tree as its own process (stderr joins stdout)."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['PYTHONUNBUFFERED'] = '1'
+    return subprocess.Popen(
+        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args', *ros_args],
+        env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)

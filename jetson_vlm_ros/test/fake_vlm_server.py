@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 BEHAVIOURS = ('ok', 'status', 'not_json', 'bad_json', 'no_choices', 'no_choices_key',
-              'empty_content', 'hang', 'cut_mid_reply', 'echo_image')
+              'empty_content', 'hang', 'cut_mid_reply', 'echo_image', 'echo_request')
 
 
 @dataclass
@@ -233,6 +233,16 @@ class FakeVlmServer:
                     # Validation errors of some servers quote the input they reject.
                     self._send(state.status, {'object': 'error',
                                               'message': f'cannot load image {image_url}'})
+                elif behaviour == 'echo_request':
+                    # As a debugging proxy or a careless server may: the Authorization header
+                    # and the image first (in the quoted part), then every header and the
+                    # whole request.
+                    authorization = self.headers.get('Authorization', '')
+                    self._send(state.status, {
+                        'error': {'message': f'rejected Authorization: {authorization} '
+                                             f'with image {image_url}'},
+                        'headers': dict(self.headers.items()), 'request': body,
+                    }, extra_headers={'X-Echo-Authorization': authorization})
                 elif behaviour == 'cut_mid_reply':
                     self.send_response(200)
                     self.send_header('Content-Type', 'application/json')
@@ -258,12 +268,17 @@ class FakeVlmServer:
                         'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2},
                     })
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
-                self._send_raw(status, json.dumps(payload).encode(), 'application/json')
+            def _send(self, status: int, payload: dict[str, Any],
+                      extra_headers: Optional[dict[str, str]] = None) -> None:
+                self._send_raw(status, json.dumps(payload).encode(), 'application/json',
+                               extra_headers)
 
-            def _send_raw(self, status: int, data: bytes, content_type: str) -> None:
+            def _send_raw(self, status: int, data: bytes, content_type: str,
+                          extra_headers: Optional[dict[str, str]] = None) -> None:
                 self.send_response(status)
                 self.send_header('Content-Type', content_type)
+                for name, value in (extra_headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header('Content-Length', str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

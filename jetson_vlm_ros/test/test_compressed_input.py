@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import (
-    encode_any_message, encode_compressed_message, jpeg_size)
+    encode_any_message, encode_compressed_message, encode_jpeg, jpeg_size, resize_to_fit)
 import numpy as np
 import pytest
 
@@ -98,3 +98,26 @@ def test_undecodable_data_is_a_conversion_error(data, reason):
 def test_dispatch_by_message_kind():
     data = jpeg(textured(64, 48))
     assert encode_any_message(FakeCompressed('jpeg', data), 896, 85).jpeg == data
+
+
+@pytest.mark.parametrize('max_size, reduced_flag', [
+    (896, cv2.IMREAD_REDUCED_COLOR_2), (960, cv2.IMREAD_REDUCED_COLOR_2),
+    (448, cv2.IMREAD_REDUCED_COLOR_4), (200, cv2.IMREAD_REDUCED_COLOR_8),
+    (240, cv2.IMREAD_REDUCED_COLOR_8)])
+def test_large_jpeg_takes_the_reduced_scale_decode(max_size, reduced_flag):
+    # libjpeg's scaled decode (DCT-domain, 1/2, 1/4, 1/8) gives other pixels than a full
+    # decode followed by the same downsizing, so the JPEG sent tells the two paths apart.
+    # Expected: the smallest scale that keeps the longest side (1920) >= max_size.
+    data = jpeg(textured(1920, 1080))
+
+    def prepared(read_flag: int) -> bytes:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), read_flag)
+        return encode_jpeg(resize_to_fit(pixels, max_size), 85)
+
+    via_reduced, via_full = prepared(reduced_flag), prepared(cv2.IMREAD_COLOR)
+    assert via_reduced != via_full, 'this image does not tell the decode paths apart'
+    encoded = encode_compressed_message(FakeCompressed('jpeg', data), max_size, 85)
+    assert encoded.jpeg == via_reduced, (
+        'decoded at full size, then downsized' if encoded.jpeg == via_full
+        else 'not decoded at the expected reduced scale')
+    assert max(encoded.width, encoded.height) == max_size

@@ -129,16 +129,10 @@ def test_mono16_big_endian_odd_step():
     np.testing.assert_array_equal(image_to_rgb(msg), expected_mono16(GRAY16))
 
 
-def test_mono16_little_endian_odd_step_converts_or_raises_conversion_error():
+def test_mono16_little_endian_odd_step():
+    # Rows start on odd addresses, which OpenCV cannot read as 16-bit: converted all the same.
     msg = message(packed_rows('mono16'), 'mono16', 1)
-    try:
-        rgb = image_to_rgb(msg)
-    except ImageConversionError:
-        return
-    except Exception as error:  # noqa: B902 - any other type is the failure under test
-        raise AssertionError(f'{type(error).__name__} instead of ImageConversionError: '
-                             f'{error}') from None
-    np.testing.assert_array_equal(rgb, expected_mono16(GRAY16))
+    np.testing.assert_array_equal(image_to_rgb(msg), expected_mono16(GRAY16))
 
 
 @pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8'])

@@ -25,7 +25,7 @@ import yaml
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(PACKAGE_ROOT, 'launch', 'vlm.launch.py')
 ARGUMENTS = {'image_topic', 'params_file', 'model', 'base_url', 'image_transport', 'namespace',
-             'log_level'}
+             'fastdds_profile', 'log_level'}
 
 
 def launch_source() -> str:
@@ -60,6 +60,7 @@ def test_launch_names_what_setup_installs():
     assert "'config', 'vlm.yaml'" in source
     assert os.path.isfile(os.path.join(PACKAGE_ROOT, 'config', 'vlm.yaml'))
     assert "glob('launch/*.launch.py')" in setup and "glob('config/*.yaml')" in setup
+    assert "glob('config/*.xml')" in setup  # the Fast DDS profile for large frames
     assert "('image', LaunchConfiguration('image_topic'))" in source
 
 

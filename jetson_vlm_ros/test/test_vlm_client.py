@@ -20,7 +20,8 @@ import time
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.image_conversion import PixelArray
 from jetson_vlm_ros.image_encoding import encode_pixels
-from jetson_vlm_ros.vlm_client import build_messages, VlmClient, VlmError, VlmRequest
+from jetson_vlm_ros.vlm_client import (
+    build_messages, quote_reply, secret_to_redact, VlmClient, VlmError, VlmRequest)
 import numpy as np
 import pytest
 
@@ -126,13 +127,36 @@ def test_silent_or_slow_server_is_cut_off_at_timeout(server, behaviour, delay):
     assert time.monotonic() - started < 1.5
 
 
-def test_errors_never_contain_key_or_image(server):
-    server.state.behaviour, server.state.status = 'status', 400
-    server.state.status_body = 'bad request'
+# Real keys of every length, and the placeholders that are no secret.
+REAL_KEYS = ['k3y', 'sk-7chr', 'sk-secret-123', 'sk-proj-' + 'A1b2C3d4' * 6]
+PLACEHOLDER_KEYS = ['ollama', 'none']
+
+
+@pytest.mark.parametrize('key', REAL_KEYS)
+def test_error_never_contains_an_echoed_key_or_image(server, key):
+    """The server quotes the Authorization header and the whole request back."""
+    server.state.behaviour, server.state.status = 'echo_request', 400
     with pytest.raises(VlmError) as caught:
-        VlmClient(server.base_url, 'secret-key', 2.0).complete(request())
-    assert 'secret-key' not in str(caught.value)
-    assert 'base64' not in str(caught.value)
+        VlmClient(server.base_url, key, 2.0).complete(request())
+    text = str(caught.value)
+    assert server.requests[-1].authorization == f'Bearer {key}'
+    assert 'rejected Authorization: Bearer <api_key> with image data:<image omitted>' in text
+    assert key not in text
+    assert 'base64' not in text
+
+
+@pytest.mark.parametrize('key', REAL_KEYS)
+def test_a_real_key_of_any_length_is_blanked(key):
+    assert secret_to_redact(key) == key
+    assert quote_reply(f'bad key {key}; ask ollama', secret_to_redact(key)) == \
+        'bad key <api_key>; ask ollama'
+
+
+@pytest.mark.parametrize('key', PLACEHOLDER_KEYS + [''])
+def test_a_placeholder_key_is_no_secret(key):
+    assert secret_to_redact(key) == ''
+    assert quote_reply('no model named ollama none', secret_to_redact(key)) == \
+        'no model named ollama none'
 
 
 def test_list_models(server):
@@ -159,4 +183,13 @@ def test_quoted_reply_hides_images_and_the_key(server):
     text = str(caught.value)
     assert 'data:<image omitted>' in text and '/9j/' not in text
     assert '<api_key>' in text and 'sk-secret-123' not in text
-    assert 'from ollama' in text  # a short placeholder key would not be blanked out
+
+
+@pytest.mark.parametrize('key', PLACEHOLDER_KEYS)
+def test_placeholder_key_is_not_blanked_from_replies(server, key):
+    """Blanking 'ollama' would garble every reply that mentions Ollama."""
+    server.state.behaviour, server.state.status = 'echo_request', 400
+    with pytest.raises(VlmError) as caught:
+        VlmClient(server.base_url, key, 2.0).complete(request())
+    assert f'rejected Authorization: Bearer {key}' in str(caught.value)
+    assert '<api_key>' not in str(caught.value)

@@ -1,0 +1,49 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The environment that makes a process load a Fast DDS XML profile, for its ROS distribution.
+
+Fast DDS 2.x (Humble, Jazzy) reads only FASTRTPS_DEFAULT_PROFILES_FILE; Fast DDS 3.x
+(Kilted and later) reads only FASTDDS_DEFAULT_PROFILES_FILE, and Kilted's rmw_fastrtps still
+honours the old name but logs a deprecation warning for it. Both are read once per process,
+when its first DDS participant is created, so they go into a process's environment at start.
+"""
+
+import os
+from typing import Optional
+
+# ROS 2 distributions whose Fast DDS is 2.x or older.
+FAST_DDS_2_DISTROS = frozenset({'foxy', 'galactic', 'humble', 'iron', 'jazzy'})
+OLD_NAME = 'FASTRTPS_DEFAULT_PROFILES_FILE'
+NEW_NAME = 'FASTDDS_DEFAULT_PROFILES_FILE'
+
+
+def profile_environment(profile: str, ros_distro: Optional[str] = None) -> dict[str, str]:
+    """
+    Return the environment variable(s) that load profile under ros_distro.
+
+    ros_distro defaults to $ROS_DISTRO; where it is unset (ROS 2 from PyPI wheels, Kilted),
+    Fast DDS 3.x is assumed. An empty profile returns no variable (stock Fast DDS). A profile
+    that is not a file raises FileNotFoundError: Fast DDS itself would only log an error and
+    run with its stock transports, which lose large frames quietly.
+    """
+    if not profile:
+        return {}
+    if not os.path.isfile(profile):
+        raise FileNotFoundError(f'Fast DDS profile {profile!r} is not a file')
+    if ros_distro is None:
+        ros_distro = os.environ.get('ROS_DISTRO', '')
+    name = OLD_NAME if ros_distro.lower() in FAST_DDS_2_DISTROS else NEW_NAME
+    return {name: profile}
