@@ -18,8 +18,8 @@ vlm_node: wires the scene describer to ROS topics, a service, parameters and a t
 Threading, chosen by measurement (see bench/): an OffloadingExecutor runs the camera,
 parameter and publishing work inline, as cheaply as rclpy.spin, and hands the service and
 the caption timer, which wait on the model, to one worker per request slot plus one for
-busy answers. The image callback only stores a reference to the message: conversion
-happens per request, on the latest frame only.
+busy answers. The image callback only stores a reference to the message (the latest frame
+and the frame history): conversion happens per request, on the frames it needs only.
 """
 
 import sys
