@@ -25,6 +25,8 @@ import pytest
 if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
     from jetson_vlm_interfaces.srv import DescribeScene
+    from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
 
 pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
 
@@ -82,6 +84,20 @@ def test_history_keeps_the_newest_history_size_frames(make_harness, server):
     frames = harness.node._history.frames()
     assert [f.message.header.stamp.sec for f in frames] == [7, 8, 9, 10]
     assert frames[-1] is harness.node._latest_frame
+
+
+def test_history_bounds_change_at_run_time(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, history_size=8,
+                           history_seconds=0.0)
+    publish_sequence(harness, range(1, 7))
+    client = harness.tester.create_client(SetParameters, 'vlm_node/set_parameters')
+    request = SetParameters.Request(parameters=[ParameterMsg(
+        name='history_size', value=ParameterValue(
+            type=ParameterType.PARAMETER_INTEGER, integer_value=3))])
+    assert harness.call(client, request).results[0].successful
+    assert [f.message.header.stamp.sec for f in harness.node._history.frames()] == [4, 5, 6]
+    publish_sequence(harness, [7])
+    assert [f.message.header.stamp.sec for f in harness.node._history.frames()] == [5, 6, 7]
 
 
 def test_history_size_one_describes_the_latest_frame_as_before(make_harness, server):
