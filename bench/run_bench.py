@@ -533,7 +533,8 @@ def bench_frames(repeat: int) -> list[Row]:
     settings = DEFAULT_SETTINGS
 
     def prepare(chosen: list) -> object:
-        return build_messages(describer.prepare_request(chosen, 'What changed?', settings, now))
+        request, _ = describer.prepare_request(chosen, 'What changed?', settings, now)
+        return build_messages(request)
 
     four = timed(lambda: prepare(frames), repeat)
     singles = timed(lambda: [prepare([frame]) for frame in frames], repeat)

@@ -47,10 +47,17 @@ class OffloadingExecutor(SingleThreadedExecutor):
         self._log_error: Callable[[str], None] = print
         self._queued: set[Any] = set()  # tasks handed to a worker that has not started them
         self._queued_lock = threading.Lock()
+        self._offloaded = 0  # tasks handed to a worker that have not finished
+        self._offloaded_done = threading.Condition(self._queued_lock)
 
     def set_error_logger(self, log_error: Callable[[str], None]) -> None:
         """Report exceptions of offloaded callbacks through this function."""
         self._log_error = log_error
+
+    def wait_for_offloaded(self, timeout_sec: float) -> bool:
+        """Wait until every offloaded callback has finished; False if timeout_sec passed."""
+        with self._offloaded_done:
+            return self._offloaded_done.wait_for(lambda: self._offloaded == 0, timeout_sec)
 
     def shutdown(self, timeout_sec: Optional[float] = None) -> bool:
         """Stop spinning and release the workers (their current callbacks are abandoned)."""
@@ -74,10 +81,11 @@ class OffloadingExecutor(SingleThreadedExecutor):
                 if handler in self._queued:
                     return
                 self._queued.add(handler)
+                self._offloaded += 1
             try:
                 self._workers.submit(lambda: self._run_offloaded(handler))
             except WorkersClosedError:
-                pass  # shutting down: the callback is dropped with the executor
+                self._finish_offloaded(handler)  # shutting down: dropped with the executor
             return
         handler()
         exception = handler.exception()
@@ -87,7 +95,16 @@ class OffloadingExecutor(SingleThreadedExecutor):
     def _run_offloaded(self, handler: Any) -> None:
         with self._queued_lock:
             self._queued.discard(handler)
-        handler()
+        try:
+            handler()  # for a service: the callback, then sending its response
+        finally:
+            self._finish_offloaded(handler)
         exception = handler.exception() if handler.done() else None
         if exception is not None:
             self._log_error(f'callback failed: {exception!r}')
+
+    def _finish_offloaded(self, handler: Any) -> None:
+        with self._offloaded_done:
+            self._queued.discard(handler)
+            self._offloaded -= 1
+            self._offloaded_done.notify_all()

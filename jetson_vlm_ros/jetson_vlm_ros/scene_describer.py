@@ -55,7 +55,12 @@ class Description:
     model: str
     latency: float  # seconds from the start of describe() to the answer
     frame: Frame  # the newest frame described
-    frames: tuple[Frame, ...] = ()  # every frame described, oldest first
+    # Where the time went, for the node's debug log.
+    frame_age: float = 0.0  # seconds between reception of the (newest) frame and the request
+    image: Optional[EncodedImage] = None  # what was sent to the model (the newest frame's)
+    prepare_seconds: float = 0.0  # conversion, downsizing and JPEG encoding (all frames)
+    model_seconds: float = 0.0  # waiting for the server's answer
+    frames: tuple[Frame, ...] = ()  # every frame described, oldest first, when several
 
     @property
     def all_frames(self) -> tuple[Frame, ...]:
@@ -177,9 +182,11 @@ class SceneDescriber:
                 f'busy: {self.slots.limit} VLM request(s) already in flight '
                 f'(max_concurrent_requests); try again shortly')
         try:
-            request = self.prepare_request(
+            prepare_started = time.monotonic()
+            request, images = self.prepare_request(
                 frames, prompt, settings, started, image_name, response_format)
             client = self.client_for(settings)
+            model_started = time.monotonic()
             try:
                 text = self._workers.run(lambda: client.complete(request))
             except VlmError as error:
@@ -188,29 +195,37 @@ class SceneDescriber:
                 raise DescribeError('vlm_node is shutting down') from None
         finally:
             self.slots.release()
-        return Description(text, prompt, settings.model, time.monotonic() - started,
-                           frames[-1], tuple(frames) if len(frames) > 1 else ())
+        finished = time.monotonic()
+        return Description(
+            text, prompt, settings.model, finished - started, frames[-1],
+            frame_age=started - frames[-1].received_at, image=images[-1],
+            prepare_seconds=model_started - prepare_started,
+            model_seconds=finished - model_started,
+            frames=tuple(frames) if len(frames) > 1 else ())
 
     def prepare_request(self, frames: Sequence[Frame], prompt: str, settings: VlmSettings,
                         now: float, image_name: str = 'the latest image',
-                        response_format: Optional[dict[str, Any]] = None) -> VlmRequest:
+                        response_format: Optional[dict[str, Any]] = None,
+                        ) -> tuple[VlmRequest, list[EncodedImage]]:
         """Encode the frames and build the request; raise DescribeError for a bad frame."""
         several = len(frames) > 1
         labels = frame_labels(frames, now) if several else [image_name]
 
-        def encode(index: int) -> str:
-            return self._encode(frames[index], settings, labels[index]).data_url()
+        def encode(index: int) -> EncodedImage:
+            return self._encode(frames[index], settings, labels[index])
 
         if several and self._encode_pool is not None:
-            urls = list(self._encode_pool.map(encode, range(len(frames))))
+            images = list(self._encode_pool.map(encode, range(len(frames))))
         else:
-            urls = [encode(index) for index in range(len(frames))]
-        return VlmRequest(
+            images = [encode(index) for index in range(len(frames))]
+        urls = [image.data_url() for image in images]
+        request = VlmRequest(
             model=settings.model, prompt=prompt, image_data_url=urls[-1],
             system_prompt=settings.system_prompt, max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             labelled_images=tuple(zip(labels, urls, strict=True)) if several else (),
             response_format=response_format)
+        return request, images
 
     def _encode(self, frame: Frame, settings: VlmSettings, name: str) -> EncodedImage:
         try:

@@ -36,6 +36,10 @@ class VlmError(RuntimeError):
     """The VLM request failed; the text says why, for a person to read."""
 
 
+class VlmClosedError(VlmError):
+    """The client was closed (node shutting down) while the request ran."""
+
+
 @dataclass(frozen=True)
 class VlmRequest:
     """One question about one image (or several: labelled_images)."""
@@ -81,11 +85,21 @@ def quote_reply(text: str, secret: str = '') -> str:
     """Shorten a server reply for an error message, without images or the API key."""
     text = _DATA_URL.sub('data:<image omitted>', text)
     if secret:
-        text = text.replace(secret, '<api_key>')
+        for form in _quoted_forms(secret):
+            text = text.replace(form, '<api_key>')
     text = ' '.join(text.split())
     if len(text) > REPLY_QUOTE_CHARS:
         return text[:REPLY_QUOTE_CHARS] + '...'
     return text
+
+
+def _quoted_forms(secret: str) -> list[str]:
+    # A server echoing the key inside JSON escapes quotes and backslashes; Go's encoder
+    # (Ollama) also escapes <, > and &. Longest first, so no form is left half-blanked.
+    json_form = json.dumps(secret)[1:-1]
+    go_form = (json_form.replace('<', '\\u003c').replace('>', '\\u003e')
+               .replace('&', '\\u0026'))
+    return sorted({secret, json_form, go_form}, key=len, reverse=True)
 
 
 # Keys that are no secret: Ollama ignores the key, and blanking 'ollama' would garble
@@ -112,9 +126,11 @@ class VlmClient:
         # (a service client or the caption timer) decides when to ask again.
         self._client = openai.OpenAI(
             base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
+        self._closed = False
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections; requests still running fail with VlmClosedError."""
+        self._closed = True
         self._client.close()
 
     def complete(self, request: VlmRequest) -> str:
@@ -141,6 +157,10 @@ class VlmClient:
         try:
             page = self._client.with_options(timeout=timeout).models.list()
             return [model.id for model in page.data]
+        except RuntimeError:  # httpx: 'Cannot send a request, as the client has been closed'
+            if self._closed:
+                raise VlmClosedError('the VLM client was closed (shutting down)') from None
+            raise
         except openai.APIError as error:
             raise VlmError(self._explain(error, model=None)) from None
         except json.JSONDecodeError:

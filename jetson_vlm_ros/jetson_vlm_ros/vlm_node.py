@@ -22,6 +22,7 @@ busy answers. The image callback only stores a reference to the message (the lat
 and the frame history): conversion happens per request, on the frames it needs only.
 """
 
+import signal
 import sys
 import threading
 import time
@@ -41,7 +42,7 @@ from jetson_vlm_ros.scene_question import (
     answer_question, describe_for_caption, question_from_request)
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
-from jetson_vlm_ros.vlm_client import VlmError
+from jetson_vlm_ros.vlm_client import VlmClosedError, VlmError
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
 import rclpy
@@ -59,6 +60,8 @@ from std_msgs.msg import String
 CAPTION_ERROR_LOG_PERIOD = 30.0
 # The start-up check of the server gives up after this many seconds.
 SERVER_CHECK_TIMEOUT = 3.0
+# At shutdown, service calls still pending get their 'shutting down' answer within this time.
+SHUTDOWN_REPLY_TIMEOUT = 2.0
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -74,6 +77,19 @@ def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
         descriptor.integer_range = [IntegerRange(
             from_value=int(spec.min_value), to_value=int(spec.max_value), step=1)]
     return descriptor
+
+
+def _doubles_as_doubles(parameters: list[Parameter]) -> list[Parameter]:
+    # `ros2 param set /vlm_node caption_period 2` (or `caption_period: 2` in YAML) sends an
+    # integer; a documented double stays a double, as `ros2 param describe` and `dump` show it.
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value)) if _is_int_for_double(p)
+            else p for p in parameters]
+
+
+def _is_int_for_double(parameter: Parameter) -> bool:
+    spec = PARAMETERS_BY_NAME.get(parameter.name)
+    return (spec is not None and isinstance(spec.default, float)
+            and parameter.type_ == Parameter.Type.INTEGER)
 
 
 def encode_with_cv_bridge_fallback(msg: Any, max_size: int, jpeg_quality: int) -> EncodedImage:
@@ -100,9 +116,15 @@ class VlmNode(Node):
         super().__init__('vlm_node', **kwargs)
         for spec in PARAMETERS:
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        declared_ints = [p for p in self.get_parameters([s.name for s in PARAMETERS])
+                         if _is_int_for_double(p)]
+        if declared_ints:
+            self.set_parameters(_doubles_as_doubles(declared_ints))
         # Raises SettingsError naming the parameter: the node does not start on bad config.
         self._settings: VlmSettings = settings_from(
             {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS})
+        if hasattr(self, 'add_pre_set_parameters_callback'):  # Iron and later, not Humble
+            self.add_pre_set_parameters_callback(_doubles_as_doubles)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._latest_frame: Optional[Frame] = None
@@ -161,10 +183,14 @@ class VlmNode(Node):
         return executor
 
     def destroy_node(self) -> None:
-        """Close the server connections too, so in-flight requests end now."""
+        """End in-flight requests now, answer pending service calls, then destroy."""
         describer = getattr(self, '_describer', None)  # absent when __init__ failed
         if describer is not None:
-            describer.close()
+            describer.close()  # waiting requests fail with 'vlm_node is shutting down'
+        executor = self.executor
+        if isinstance(executor, OffloadingExecutor):
+            # Their answers go out before the service is destroyed, not never.
+            executor.wait_for_offloaded(SHUTDOWN_REPLY_TIMEOUT)
         super().destroy_node()
 
     # --- callbacks -------------------------------------------------------------------
@@ -193,8 +219,10 @@ class VlmNode(Node):
                 response.image_stamp = question.image.header.stamp
             elif frame is not None:
                 response.image_stamp = frame.message.header.stamp
-            self.get_logger().warning(f'describe_scene failed: {error}')
+            if self.context.ok():  # at shutdown rosout is gone and rcl would complain
+                self.get_logger().warning(f'describe_scene failed: {error}')
             return response
+        self._log_request('describe_scene', description)
         response.success = True
         response.description = description.text
         response.image_stamp = description.frame.message.header.stamp
@@ -233,6 +261,7 @@ class VlmNode(Node):
         self._last_captioned_sequence = description.frame.sequence
         self._scene_gate.captioned()
         self._caption_error = ('', 0.0)
+        self._log_request('caption', description)
         self._publish_caption(description)
 
     def _check_server(self) -> None:
@@ -242,6 +271,8 @@ class VlmNode(Node):
         client = self._describer.client_for(settings)
         try:
             models = client.list_models(min(settings.request_timeout, SERVER_CHECK_TIMEOUT))
+        except VlmClosedError:
+            return  # the node is being destroyed: nothing to tell the operator
         except VlmError as error:
             # One line for the operator; identical caption failures stay quiet for a while.
             self._caption_error = (str(error), time.monotonic())
@@ -259,6 +290,10 @@ class VlmNode(Node):
             self.get_logger().info(f'VLM server at {settings.base_url} is up')
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if _is_int_for_double(parameter):  # Humble: no pre-set callback converted it
+                return SetParametersResult(successful=False, reason=(
+                    f"parameter '{parameter.name}' is a double: write {parameter.value}.0"))
         ours = {p.name: p.value for p in parameters if p.name in PARAMETERS_BY_NAME}
         try:
             settings = self._settings.updated(ours)
@@ -283,6 +318,18 @@ class VlmNode(Node):
             self._caption_timer = self.create_timer(
                 period, self._on_caption_timer, callback_group=self.slow_callbacks)
 
+    def _log_request(self, what: str, description: Description) -> None:
+        image = description.image
+        prepared = (f'{image.width}x{image.height} JPEG of {len(image.jpeg)} bytes'
+                    if image is not None else 'no image')
+        frames = len(description.all_frames)
+        if frames > 1:
+            prepared = f'{frames} frames, the latest a {prepared},'
+        self.get_logger().debug(
+            f'{what}: frame age {description.frame_age * 1000:.0f} ms, prepared {prepared} '
+            f'in {description.prepare_seconds * 1000:.1f} ms, model '
+            f'{description.model_seconds:.3f} s, total {description.latency:.3f} s')
+
     def _publish_caption(self, description: Description) -> None:
         self._caption_pub.publish(String(data=description.text))
         self._caption_stamped_pub.publish(Caption(
@@ -298,24 +345,50 @@ class VlmNode(Node):
             self._caption_error = (reason, now)
 
 
+class _StopOnce:
+    """
+    Handler of SIGINT and SIGTERM: interrupts spinning once, then lets cleanup finish.
+
+    `ros2 launch` without a terminal sends the node its own SIGINT shortly after the
+    process group's: that second one must not break destroy_node() with a traceback.
+    rclpy's handler, which runs first, wakes the executor and then shuts the context down;
+    a SIGTERM that lands between the two leaves spin() waiting forever unless this handler
+    (run by Python once the executor wakes) ends it.
+    """
+
+    def __init__(self) -> None:
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self.stopping:
+            self.stopping = True
+            raise KeyboardInterrupt
+
+
 def main(args: Optional[list[str]] = None) -> None:
-    """Run vlm_node until Ctrl-C."""
+    """Run vlm_node until Ctrl-C or SIGTERM; both end it with status 0."""
+    # Installed before rclpy.init, whose own handlers call these after their work.
+    stop = _StopOnce()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     rclpy.init(args=args)
     node: Optional[VlmNode] = None
     try:
         node = VlmNode()
-        node.make_executor().spin()
-    except KeyboardInterrupt:
-        pass
-    except ExternalShutdownException:
-        sys.exit(1)
+        executor = node.make_executor()  # kept: destroy_node() waits on its callbacks
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass  # a signal; ExternalShutdownException is rclpy's report of one: a normal stop
     except (SettingsError, ParameterException) as error:
         rclpy.logging.get_logger('vlm_node').fatal(f'cannot start: {error}')
         sys.exit(2)
     finally:
+        stop.stopping = True
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        # Python resets its own handlers while exiting: a late SIGINT must stay ignored.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 if __name__ == '__main__':

@@ -76,15 +76,42 @@ def test_params_file_is_valid_ros_parameter_yaml():
     reason='ROS 2 launch / launch_ros not installed (not on PyPI; comes with a ROS 2 install)')
 def test_launch_description_builds_the_node():
     from launch import LaunchContext
+    from launch.actions import OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+    from launch.utilities import perform_substitutions
     from launch_ros.actions import Node
     spec = importlib.util.spec_from_file_location('vlm_launch', LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     context = LaunchContext()
+    # As `ros2 launch jetson_vlm_ros vlm.launch.py model:=... namespace:=robot1 ...` gives them.
+    context.launch_configurations.update({
+        'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1', 'image_transport': '',
+        'namespace': 'robot1', 'image_topic': '/front/image_raw', 'log_level': 'debug'})
     for entity in description.entities:
-        entity.visit(context)
-    nodes = [e for e in description.entities if hasattr(e, 'function')]
-    assert nodes, 'no OpaqueFunction building the node'
-    built = nodes[0].function(context)
-    assert isinstance(built[0], Node)
+        if not isinstance(entity, OpaqueFunction):
+            entity.visit(context)  # declares the defaults of arguments not given above
+    functions = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    assert len(functions) == 1, 'no OpaqueFunction building the node'
+    built = functions[0].execute(context)
+    assert len(built) == 1 and isinstance(built[0], Node)
+    node = built[0]
+    assert (node.node_package, node.node_executable) == ('jetson_vlm_ros', 'vlm_node')
+
+    node._perform_substitutions(context)  # what Node.execute() does before starting it
+    assert node.node_name == '/robot1/vlm_node'
+    assert node.expanded_node_namespace == '/robot1'
+    assert node.expanded_remapping_rules == [('image', '/front/image_raw')]
+    context.extend_locals({'ros_specific_arguments': {  # as Node.execute() sets them
+        'name': '__node:=vlm_node', 'ns': '__ns:=/robot1'}})
+    cmd = [perform_substitutions(context, part) for part in node.cmd]
+    assert cmd[cmd.index('--log-level') + 1] == 'debug'
+    params_files = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--params-file']
+    # The params file first, then the overrides given as arguments (later files win).
+    assert params_files[0] == LaunchConfiguration('params_file').perform(context)
+    assert params_files[0].endswith(os.path.join('config', 'vlm.yaml'))
+    with open(params_files[1], encoding='utf-8') as handle:
+        overrides = yaml.safe_load(handle)
+    assert overrides == {'/robot1/vlm_node': {'ros__parameters': {
+        'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1'}}}

@@ -14,6 +14,7 @@
 
 """VlmClient against a real loopback HTTP server: the payload, and every way a server fails."""
 
+import json
 import socket
 import time
 
@@ -21,7 +22,8 @@ from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.image_conversion import PixelArray
 from jetson_vlm_ros.image_encoding import encode_pixels
 from jetson_vlm_ros.vlm_client import (
-    build_messages, quote_reply, secret_to_redact, VlmClient, VlmError, VlmRequest)
+    build_messages, quote_reply, secret_to_redact, VlmClient, VlmClosedError, VlmError,
+    VlmRequest)
 import numpy as np
 import pytest
 
@@ -152,11 +154,28 @@ def test_a_real_key_of_any_length_is_blanked(key):
         'bad key <api_key>; ask ollama'
 
 
+@pytest.mark.parametrize('key', ['k"y', 'sk\\7', 'a<b>&c'])
+def test_a_key_echoed_inside_json_is_blanked(key):
+    """Echoed in a JSON body the key is escaped (Go, hence Ollama, also escapes <, >, &)."""
+    as_json = json.dumps({'error': f'bad key {key}'})
+    as_go = as_json.replace('<', '\\u003c').replace('>', '\\u003e').replace('&', '\\u0026')
+    for reply in (as_json, as_go):
+        assert quote_reply(reply, secret_to_redact(key)) == '{"error": "bad key <api_key>"}'
+
+
 @pytest.mark.parametrize('key', PLACEHOLDER_KEYS + [''])
 def test_a_placeholder_key_is_no_secret(key):
     assert secret_to_redact(key) == ''
     assert quote_reply('no model named ollama none', secret_to_redact(key)) == \
         'no model named ollama none'
+
+
+def test_a_closed_client_says_so(server):
+    """The node's start-up check may still run when destroy_node() closes the client."""
+    client = VlmClient(server.base_url, 'k', 2.0)
+    client.close()
+    with pytest.raises(VlmClosedError, match='closed'):
+        client.list_models(1.0)
 
 
 def test_list_models(server):

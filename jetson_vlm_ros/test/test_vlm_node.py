@@ -14,6 +14,7 @@
 
 """vlm_node end to end: real rclpy over DDS, a real loopback VLM server."""
 
+import os
 import re
 import threading
 import time
@@ -26,7 +27,7 @@ if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
     from jetson_vlm_interfaces.srv import DescribeScene
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
-    from rcl_interfaces.srv import GetParameters, SetParameters
+    from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
     from std_msgs.msg import String
 
 pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
@@ -234,6 +235,34 @@ def test_caption_period_change_takes_effect(make_harness, server):
         wait_for(lambda: texts, 10.0, 'a caption after enabling caption_period')
 
 
+def _parameter_types(harness, names: list[str]) -> list[tuple[int, int, object]]:
+    """Return (value type, described type, value) per name, read over the node's services."""
+    get = harness.tester.create_client(GetParameters, 'vlm_node/get_parameters')
+    describe_client = harness.tester.create_client(
+        DescribeParameters, 'vlm_node/describe_parameters')
+    values = harness.call(get, GetParameters.Request(names=names)).values
+    descriptors = harness.call(
+        describe_client, DescribeParameters.Request(names=names)).descriptors
+    return [(v.type, d.type, v.double_value if v.type == ParameterType.PARAMETER_DOUBLE
+             else v.integer_value) for v, d in zip(values, descriptors, strict=True)]
+
+
+def test_integer_for_a_double_parameter_is_stored_as_a_double(make_harness, server):
+    # As `-p caption_period:=2` and `ros2 param set /vlm_node caption_period 2` send it.
+    double = ParameterType.PARAMETER_DOUBLE
+    harness = make_harness(base_url=server.base_url, caption_period=0, request_timeout=7)
+    assert _parameter_types(harness, ['caption_period', 'request_timeout']) == [
+        (double, double, 0.0), (double, double, 7.0)]
+    result = _set_parameter(harness, 'caption_period', 2)
+    assert result.successful, result.reason
+    assert _parameter_types(harness, ['caption_period']) == [(double, double, 2.0)]
+    assert harness.node._settings.caption_period == 2.0
+    # Integer parameters stay integers.
+    assert _set_parameter(harness, 'max_tokens', 64).successful
+    integer = ParameterType.PARAMETER_INTEGER
+    assert _parameter_types(harness, ['max_tokens']) == [(integer, integer, 64)]
+
+
 def test_bad_parameter_at_start_names_it(make_harness):
     from rclpy.exceptions import ParameterException
     from jetson_vlm_ros.settings import SettingsError
@@ -282,3 +311,29 @@ def test_compressed_transport_forwards_small_jpeg(make_harness, server):
     r, g, b = mean_rgb(answer.description)
     assert b > 240 and r < 15 and g < 15
     assert (server.requests[-1].image.width, server.requests[-1].image.height) == (64, 48)
+
+
+@pytest.mark.parametrize('override', [False, True])
+def test_compressed_subscription_qos_override_key(override):
+    # The README's key for compressed mode: the compressed topic's name, not the raw one's.
+    import rclpy
+    from rclpy.parameter import Parameter
+    from rclpy.qos import ReliabilityPolicy
+    from jetson_vlm_ros.vlm_node import VlmNode
+    topic = f'/qos{os.getpid()}/camera/image_raw/compressed'
+    overrides = [Parameter('image_transport', value='compressed')]
+    if override:
+        overrides.append(
+            Parameter(f'qos_overrides.{topic}.subscription.reliability', value='reliable'))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = VlmNode(context=context, parameter_overrides=overrides, cli_args=[
+            '--ros-args', '-r', f'image:={topic[:-len("/compressed")]}'])
+        infos = node.get_subscriptions_info_by_topic(topic)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    assert len(infos) == 1
+    assert infos[0].qos_profile.reliability == (
+        ReliabilityPolicy.RELIABLE if override else ReliabilityPolicy.BEST_EFFORT)
