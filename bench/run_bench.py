@@ -144,6 +144,19 @@ def timed(call: Callable[[], object], repeat: int) -> float:
     return median(times)
 
 
+def timed_alternately(calls: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each call, the calls taking turns, so load changes hit all alike."""
+    for call in calls:
+        call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeat):
+        for index, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            times[index].append(time.perf_counter() - start)
+    return [median(values) for values in times]
+
+
 def bench_preparation(repeat: int) -> list[Row]:
     """Frame message -> request data URL, vs naive full-size PNG and vs the resize+encode floor."""
     import base64
@@ -536,16 +549,17 @@ def bench_frames(repeat: int) -> list[Row]:
         request, _ = describer.prepare_request(chosen, 'What changed?', settings, now)
         return build_messages(request)
 
-    four = timed(lambda: prepare(frames), repeat)
-    singles = timed(lambda: [prepare([frame]) for frame in frames], repeat)
-    one = timed(lambda: prepare(frames[-1:]), repeat)
+    four, singles, one = timed_alternately([
+        lambda: prepare(frames), lambda: [prepare([frame]) for frame in frames],
+        lambda: prepare(frames[-1:])], repeat)
     pool = ThreadPoolExecutor(2)
 
     def encode(frame: object) -> str:
         return encode_image_message(frame.message, 896, 85).data_url()
 
-    threaded = timed(lambda: list(pool.map(encode, frames)), repeat)
-    serial = timed(lambda: [encode(frame) for frame in frames], repeat)
+    threaded, serial = timed_alternately([
+        lambda: list(pool.map(encode, frames)), lambda: [encode(frame) for frame in frames]],
+        repeat)
     pool.shutdown()
     describer.close()
 
