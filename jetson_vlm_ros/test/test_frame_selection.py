@@ -14,12 +14,15 @@
 
 """Frame selection for multi-frame requests, and the multi-frame request the describer sends."""
 
+import base64
 import time
 
 from conftest import FakeImage
+import cv2
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.frame_selection import (
     check_frame_request, FrameSelectionError, select_frames)
+from jetson_vlm_ros.image_encoding import encode_any_message
 from jetson_vlm_ros.scene_describer import DescribeError, Frame, frame_labels, SceneDescriber
 from jetson_vlm_ros.scene_question import answer_question, question_from_request, SceneQuestion
 from jetson_vlm_ros.settings import settings_from
@@ -150,3 +153,30 @@ def test_a_bad_frame_among_several_is_named_and_nothing_is_sent():
         'cannot use frame 2 of 3, 1.0 s ago: step 10 is smaller than one row')
     assert server.requests == []
     assert describer.slots.in_flight == 0
+
+
+class CompressedFrame:
+    """The fields of sensor_msgs/CompressedImage that encoding reads."""
+
+    def __init__(self, red: int) -> None:
+        pixels = np.zeros((48, 64, 3), np.uint8)
+        pixels[:, :, 2] = red  # BGR
+        self.format = 'jpeg'
+        self.data = cv2.imencode('.jpg', pixels)[1].tobytes()
+
+
+def test_compressed_camera_frames_go_out_as_sent():
+    now = time.monotonic()
+    history = [Frame(CompressedFrame(60 * i), now - (3 - i), i) for i in range(4)]
+    settings = settings_from({'request_timeout': 5.0})
+    with FakeVlmServer() as server:
+        describer = SceneDescriber('/camera/compressed', 2, encode_any_message)
+        try:
+            answer_question(describer, SceneQuestion('?', 3, 1.0), history,
+                            settings.updated({'base_url': server.base_url}), now)
+        finally:
+            describer.close()
+    content = server.requests[0].body['messages'][-1]['content']
+    sent = [part['image_url']['url'] for part in content if part['type'] == 'image_url']
+    assert [base64.b64decode(url.split(',', 1)[1]) for url in sent] == [
+        frame.message.data for frame in history[1:]]
