@@ -15,9 +15,9 @@
 """
 A DescribeScene request, read into plain fields, and answered from the frame history.
 
-Reads the request by field name, so a request of an older definition (prompt only) and
-an action goal that mirrors the request work alike: a missing field keeps the default,
-which means today's behaviour (the latest frame, a text answer).
+Reads the request by field name, so an action goal that mirrors the request (or one that
+has only some of its fields) works alike: a missing field keeps the default, and the
+defaults mean the single-frame behaviour (the latest frame, a text answer).
 """
 
 from dataclasses import dataclass, replace
