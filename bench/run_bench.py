@@ -29,6 +29,7 @@ from typing import Callable, TYPE_CHECKING
 
 import common
 from common import Child, median, node_args, percentile
+import watch_bench
 
 common.setup_environment()
 
@@ -475,7 +476,7 @@ def bench_memory(seconds: float) -> list[Row]:
                 verdict(held_node - held_bare <= 2 and big_n > 0))]
 
 
-# --- 7. beyond one frame: history, multi-frame preparation, caption gating ------------------
+# --- 10. beyond one frame: history, multi-frame preparation, caption gating -----------------
 
 def bench_history(seconds: float) -> list[Row]:
     """Two vlm_nodes on one 1080p 30 Hz stream: history_size 32 vs 1; CPU and RSS."""
@@ -516,11 +517,11 @@ def bench_history(seconds: float) -> list[Row]:
     frame = 1920 * 1080 * 3
     extra = (rss[0] - rss[1]) / frame
     return [
-        Row(f'7. history idle CPU, 1920x1080 rgb8 @30 Hz, {seconds:g} s: history_size 32 vs 1 '
+        Row(f'10. history idle CPU, 1920x1080 rgb8 @30 Hz, {seconds:g} s: history_size 32 vs 1 '
             f'(received {received[0]}, {received[1]})', f'{cpu[0]:.2f} s CPU',
             f'{cpu[1]:.2f} s CPU', f'{ratio:.2f}', '<= 1.05',
             verdict(ratio <= 1.05 and min(received) > 0)),
-        Row('7. history RSS: RSS with history_size 32 - with history_size 1 (median of the '
+        Row('10. history RSS: RSS with history_size 32 - with history_size 1 (median of the '
             'second half of the stream), in 1080p rgb8 frames (5.9 MiB each)',
             f'{extra:.1f} frames ({(rss[0] - rss[1]) / 2**20:.0f} MiB)',
             f'{rss[1] / 2**20:.0f} MiB (history_size 1)', f'{extra / 32:.2f} of 32',
@@ -568,16 +569,16 @@ def bench_frames(repeat: int) -> list[Row]:
     gate.captioned()
     check = timed(lambda: gate.should_caption(frames[1].message, 0.02), repeat)
     return [
-        Row('7. prepare a 4-frame 1920x1080 rgb8 request (encode + messages) vs 4 single-frame '
+        Row('10. prepare a 4-frame 1920x1080 rgb8 request (encode + messages) vs 4 single-frame '
             'requests',
             f'{four * 1e3:.2f} ms', f'{singles * 1e3:.2f} ms', f'{four / singles:.2f}x',
             '<= 1.0x (no extra cost)', verdict(four / singles <= 1.0)),
-        Row('7. prepare a 4-frame 1920x1080 rgb8 request vs 1 single-frame request',
+        Row('10. prepare a 4-frame 1920x1080 rgb8 request vs 1 single-frame request',
             f'{four * 1e3:.2f} ms', f'{one * 1e3:.2f} ms', f'{four / one:.2f}x', '-', 'info'),
-        Row('7. encode 4 1080p frames on a 2-thread pool vs one after the other (why the node '
+        Row('10. encode 4 1080p frames on a 2-thread pool vs one after the other (why the node '
             'encodes in parallel)', f'{threaded * 1e3:.2f} ms', f'{serial * 1e3:.2f} ms',
             f'{threaded / serial:.2f}x', '-', 'info'),
-        Row('7. gating check per caption (1920x1080 rgb8 thumbnail + difference) vs preparing '
+        Row('10. gating check per caption (1920x1080 rgb8 thumbnail + difference) vs preparing '
             'one frame', f'{check * 1e3:.3f} ms', f'{one * 1e3:.2f} ms',
             f'{check / one:.3f}x', '<= 2 ms median', verdict(check <= 0.002)),
     ]
@@ -590,6 +591,10 @@ FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     'overlap': lambda args: bench_overlap(40),
     'memory': lambda args: bench_memory(6.0),
     'compressed': lambda args: bench_compressed(args.repeat),
+    'streaming': lambda args: watch_bench.bench_streaming(Row, verdict, NodeSetup),
+    'caption_image': lambda args: watch_bench.bench_caption_image(Row, verdict, args.repeat),
+    'diagnostics': lambda args: watch_bench.bench_diagnostics(
+        Row, verdict, fake_server_class(), args.idle_seconds),
     'history': lambda args: bench_history(args.idle_seconds),
     'frames': lambda args: bench_frames(args.repeat),
 }

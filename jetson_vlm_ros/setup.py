@@ -39,6 +39,7 @@ setup(
         'console_scripts': [
             'vlm_node = jetson_vlm_ros.vlm_node:main',
             'demo_camera = jetson_vlm_ros.demo_camera:main',
+            'describe = jetson_vlm_ros.describe_command:main',
         ],
     },
 )

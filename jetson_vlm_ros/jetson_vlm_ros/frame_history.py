@@ -99,6 +99,11 @@ class FrameHistory:
         while frames[0].received_at < oldest_kept:
             frames.popleft()
 
+    def clear(self) -> None:
+        """Forget every frame (the node was paused)."""
+        with self._lock:
+            self._frames.clear()
+
     def __len__(self) -> int:
         """Return how many frames are kept now."""
         return len(self._frames)

@@ -15,7 +15,7 @@
 """Downsize a frame and encode it as the JPEG data URL that the VLM request carries."""
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
 import cv2
@@ -39,6 +39,9 @@ class EncodedImage:
     jpeg: bytes
     width: int
     height: int
+    # The 8-bit BGR or grey pixels that were encoded, for drawing captions on; None for a
+    # JPEG forwarded as received.
+    pixels: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     def data_url(self) -> str:
         """Return the image as a ``data:image/jpeg;base64,...`` URL."""
@@ -87,7 +90,7 @@ def encode_pixels(image: PixelArray, max_size: int, jpeg_quality: int) -> Encode
     small = PixelArray(resize_to_fit(to_8bit(image.pixels), max_size), image.order)
     ready = pixels_to_bgr_or_gray(small)
     height, width = ready.shape[:2]
-    return EncodedImage(encode_jpeg(ready, jpeg_quality), width, height)
+    return EncodedImage(encode_jpeg(ready, jpeg_quality), width, height, ready)
 
 
 def encode_image_message(msg: ImageMessage, max_size: int, jpeg_quality: int) -> EncodedImage:
@@ -157,7 +160,7 @@ def encode_compressed_message(msg: CompressedImageMessage, max_size: int,
             f"compressed image (format '{msg.format}', {len(data)} bytes) does not decode")
     ready = resize_to_fit(pixels, max_size)
     height, width = ready.shape[:2]
-    return EncodedImage(encode_jpeg(ready, jpeg_quality), width, height)
+    return EncodedImage(encode_jpeg(ready, jpeg_quality), width, height, ready)
 
 
 def encode_any_message(msg: Any, max_size: int, jpeg_quality: int) -> EncodedImage:

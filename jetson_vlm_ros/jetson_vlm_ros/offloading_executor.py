@@ -20,10 +20,15 @@ a SingleThreadedExecutor per camera message (with 2 and with 4 threads). This ex
 every callback the way SingleThreadedExecutor does, on the spinning thread, except those
 of one callback group (the service and the caption timer, which wait on the model),
 which go to a fixed set of daemon threads. Only public Executor API is used.
+
+rclpy runs an action server's execute callback not as an entity of a callback group but
+as a task queued with create_task; wrapping the callback in WorkerCallback sends that task
+to the workers too (the goal and cancel callbacks stay inline: they answer at once).
 """
 
 import threading
 from typing import Any, Callable, Optional
+import weakref
 
 from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
 from rclpy.callback_groups import CallbackGroup
@@ -34,6 +39,17 @@ try:  # Jazzy and later
 except ImportError:  # Humble
     class ConditionReachedException(Exception):  # noqa: N818 - mirrors rclpy's name
         """Never raised on Humble."""
+
+
+class WorkerCallback:
+    """A callback that rclpy hands to the executor via create_task, marked for the workers."""
+
+    def __init__(self, callback: Callable[..., Any]) -> None:
+        self.callback = callback
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the wrapped callback."""
+        return self.callback(*args, **kwargs)
 
 
 class OffloadingExecutor(SingleThreadedExecutor):
@@ -47,6 +63,8 @@ class OffloadingExecutor(SingleThreadedExecutor):
         self._log_error: Callable[[str], None] = print
         self._queued: set[Any] = set()  # tasks handed to a worker that has not started them
         self._queued_lock = threading.Lock()
+        # Tasks from create_task that carry a WorkerCallback (an action's execute callback).
+        self._worker_tasks: weakref.WeakSet[Any] = weakref.WeakSet()
         self._offloaded = 0  # tasks handed to a worker that have not finished
         self._offloaded_done = threading.Condition(self._queued_lock)
 
@@ -64,6 +82,15 @@ class OffloadingExecutor(SingleThreadedExecutor):
         self._workers.close()
         return super().shutdown(timeout_sec)
 
+    def create_task(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Queue a task as rclpy does; one carrying a WorkerCallback will run on a worker."""
+        task = super().create_task(callback, *args, **kwargs)
+        if isinstance(callback, WorkerCallback) or any(
+                isinstance(arg, WorkerCallback) for arg in args):
+            with self._queued_lock:
+                self._worker_tasks.add(task)
+        return task
+
     def spin_once(self, timeout_sec: Optional[float] = None) -> None:
         """Wait for one callback and run it (Humble's spin() calls this)."""
         self._spin_once_impl(timeout_sec)
@@ -75,7 +102,8 @@ class OffloadingExecutor(SingleThreadedExecutor):
                 timeout_sec, None, wait_condition)
         except (ShutdownException, TimeoutException, ConditionReachedException):
             return
-        if getattr(entity, 'callback_group', None) is self._offload_group:
+        if getattr(entity, 'callback_group', None) is self._offload_group or (
+                entity is None and handler in self._worker_tasks):
             # rclpy yields a task again until it starts executing: submit it once.
             with self._queued_lock:
                 if handler in self._queued:

@@ -28,9 +28,11 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.health import RequestStats
 from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.image_encoding import encode_image_message, EncodedImage
 from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
 from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
 
 # (message, max_size, jpeg_quality) -> JPEG; raises ImageConversionError.
@@ -68,12 +70,24 @@ class Description:
         return self.frames or (self.frame,)
 
 
+# on_text(answer so far, chunks so far), called as a streamed answer grows.
+TextCallback = Callable[[str, int], None]
+
+
 class DescribeError(RuntimeError):
     """A description could not be made; the text says why."""
 
 
 class BusyError(DescribeError):
     """max_concurrent_requests requests are already in flight."""
+
+
+class CancelledError(DescribeError):
+    """The caller cancelled a streamed description; `text` is what had arrived."""
+
+    def __init__(self, text: str = '') -> None:
+        super().__init__('canceled')
+        self.text = text
 
 
 class RequestSlots:
@@ -110,6 +124,7 @@ class SceneDescriber:
                  encoder: ImageEncoder = encode_image_message) -> None:
         self.image_source = image_source
         self.slots = RequestSlots(max_concurrent_requests)
+        self.stats = RequestStats()
         # One worker per slot, so a request with a slot never queues for a worker.
         self._workers = DaemonWorkers(max_concurrent_requests)
         self._encoder = encoder
@@ -157,23 +172,54 @@ class SceneDescriber:
                 f'max_image_age ({settings.max_image_age:g} s): is the camera still publishing?')
         return frame
 
-    def describe(self, frame: Optional[Frame], prompt: str,
-                 settings: VlmSettings) -> Description:
-        """Describe the frame; raise BusyError when no slot is free, DescribeError on failure."""
-        started = time.monotonic()
-        frame = self.check_frame(frame, settings, started)
-        return self.describe_frames([frame], prompt, settings, started)
+    def describe(self, frame: Optional[Frame], prompt: str, settings: VlmSettings,
+                 on_text: Optional[TextCallback] = None,
+                 cancellation: Optional[Cancellation] = None) -> Description:
+        """
+        Describe the frame; raise BusyError when no slot is free, DescribeError on failure.
+
+        With on_text the answer is streamed to it as it grows, and cancelling the given
+        cancellation ends the request at once with CancelledError (its slot is freed).
+        Every outcome is counted in `stats`.
+        """
+        def run() -> Description:
+            started = time.monotonic()
+            checked = self.check_frame(frame, settings, started)
+            return self.describe_frames(
+                [checked], prompt, settings, started, on_text=on_text,
+                cancellation=cancellation)
+
+        return self.counted(run)
+
+    def counted(self, request: Callable[[], Description]) -> Description:
+        """Run one request (a describe_frames call and its checks), counting its outcome."""
+        try:
+            description = request()
+        except BusyError:
+            self.stats.record_busy()
+            raise
+        except CancelledError:
+            self.stats.record_cancel()
+            raise
+        except DescribeError as error:
+            self.stats.record_failure(str(error))
+            raise
+        self.stats.record_success(description.latency)
+        return description
 
     def describe_frames(self, frames: Sequence[Frame], prompt: str, settings: VlmSettings,
                         started: Optional[float] = None,
                         image_name: str = 'the latest image',
-                        response_format: Optional[dict[str, Any]] = None) -> Description:
+                        response_format: Optional[dict[str, Any]] = None,
+                        on_text: Optional[TextCallback] = None,
+                        cancellation: Optional[Cancellation] = None) -> Description:
         """
-        Describe frames (oldest first) in one request; checked frames only.
+        Describe frames (oldest first) in one request; checked frames only, not counted.
 
         Several frames are sent each after a label with its age ('frame 1 of 4, 3.0 s
         ago'); image_name names a single frame in errors; response_format is passed to
-        the server as is. Raises BusyError when no slot is free, DescribeError on failure.
+        the server as is; on_text and cancellation as for describe(). Raises BusyError when
+        no slot is free, DescribeError on failure.
         """
         started = time.monotonic() if started is None else started
         prompt = prompt if prompt.strip() else settings.prompt
@@ -186,11 +232,21 @@ class SceneDescriber:
             request, images = self.prepare_request(
                 frames, prompt, settings, started, image_name, response_format)
             client = self.client_for(settings)
+            if on_text is None:
+                def call() -> str:
+                    return client.complete(request)
+            else:
+                token = cancellation or Cancellation()
+
+                def call() -> str:
+                    return client.stream(request, on_text, token)
             model_started = time.monotonic()
             try:
-                text = self._workers.run(lambda: client.complete(request))
+                text = self._workers.run(call)
             except VlmError as error:
                 raise DescribeError(str(error)) from None
+            except StreamCancelled as cancelled:
+                raise CancelledError(cancelled.text) from None
             except WorkersClosedError:
                 raise DescribeError('vlm_node is shutting down') from None
         finally:

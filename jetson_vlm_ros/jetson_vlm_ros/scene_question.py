@@ -27,8 +27,9 @@ from typing import Any, Optional, Sequence
 from jetson_vlm_ros.frame_selection import (
     check_frame_request, select_caption_frames, select_frames)
 from jetson_vlm_ros.scene_describer import (
-    DescribeError, Description, Frame, SceneDescriber)
+    DescribeError, Description, Frame, SceneDescriber, TextCallback)
 from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.streaming import Cancellation
 from jetson_vlm_ros.structured_answer import parse_response_format
 
 
@@ -58,32 +59,47 @@ def question_from_request(request: Any) -> SceneQuestion:
 
 def answer_question(describer: SceneDescriber, question: SceneQuestion,
                     history: Sequence[Frame], settings: VlmSettings,
-                    started: Optional[float] = None) -> Description:
-    """Describe what question asks about, from history (oldest first); raise DescribeError."""
-    started = time.monotonic() if started is None else started
-    # Checked first: a bad schema or an impossible request never reaches the server.
-    answer_format = parse_response_format(question.response_format)
-    if question.image is not None:
-        if question.num_frames > 1:
-            raise DescribeError(
-                f'a given image is described alone: num_frames must be 0 or 1 with it, got '
-                f'{question.num_frames}')
-        frames, image_name = [Frame(question.image, started, 0)], 'the given image'
-    else:
-        check_frame_request(question.num_frames, question.frame_interval, settings.max_frames)
-        describer.check_frame(history[-1] if history else None, settings, started)
-        frames = select_frames(history, question.num_frames, question.frame_interval)
-        image_name = 'the latest image'
-    description = describer.describe_frames(
-        frames, question.prompt, settings, started, image_name,
-        answer_format.server_parameter())
-    return replace(description, text=answer_format.check(description.text))
+                    started: Optional[float] = None,
+                    on_text: Optional[TextCallback] = None,
+                    cancellation: Optional[Cancellation] = None) -> Description:
+    """
+    Describe what question asks about, from history (oldest first); raise DescribeError.
+
+    on_text and cancellation stream the answer as SceneDescriber.describe does; every
+    outcome, a refused request included, is counted in the describer's stats.
+    """
+    def run() -> Description:
+        now = time.monotonic() if started is None else started
+        # Checked first: a bad schema or an impossible request never reaches the server.
+        answer_format = parse_response_format(question.response_format)
+        if question.image is not None:
+            if question.num_frames > 1:
+                raise DescribeError(
+                    f'a given image is described alone: num_frames must be 0 or 1 with it, '
+                    f'got {question.num_frames}')
+            frames, image_name = [Frame(question.image, now, 0)], 'the given image'
+        else:
+            check_frame_request(
+                question.num_frames, question.frame_interval, settings.max_frames)
+            describer.check_frame(history[-1] if history else None, settings, now)
+            frames = select_frames(history, question.num_frames, question.frame_interval)
+            image_name = 'the latest image'
+        description = describer.describe_frames(
+            frames, question.prompt, settings, now, image_name,
+            answer_format.server_parameter(), on_text, cancellation)
+        return replace(description, text=answer_format.check(description.text))
+
+    return describer.counted(run)
 
 
 def describe_for_caption(describer: SceneDescriber, history: Sequence[Frame],
                          settings: VlmSettings) -> Description:
     """Caption the latest caption_frames frames, spread over the caption period."""
-    started = time.monotonic()
-    describer.check_frame(history[-1] if history else None, settings, started)
-    frames = select_caption_frames(history, settings.caption_frames, settings.caption_period)
-    return describer.describe_frames(frames, '', settings, started)
+    def run() -> Description:
+        started = time.monotonic()
+        describer.check_frame(history[-1] if history else None, settings, started)
+        frames = select_caption_frames(
+            history, settings.caption_frames, settings.caption_period)
+        return describer.describe_frames(frames, '', settings, started)
+
+    return describer.counted(run)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
-Value = Union[str, int, float]
+Value = Union[str, int, float, bool]
 
 
 class SettingsError(ValueError):
@@ -66,6 +66,8 @@ class ParameterSpec:
 
     def valid_values(self) -> str:
         """Describe the accepted values, for error messages."""
+        if isinstance(self.default, bool):
+            return 'true or false'
         if self.min_value is not None:
             return f'[{self.min_value}, {self.max_value}]'
         if self.check is _non_empty:
@@ -127,6 +129,24 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "'compressed' subscribes `image/compressed` (sensor_msgs/CompressedImage, "
                   'JPEG or PNG, as image_transport publishes it).',
                   read_only=True, check=_image_transport),
+    ParameterSpec('diagnostics_period', 1.0,
+                  'Seconds between /diagnostics messages (camera, vlm server, requests); '
+                  '0 turns diagnostics and the periodic server check off.', 0.0, 60.0,
+                  read_only=True),
+    ParameterSpec('warm_up', True,
+                  'Right after start, send one tiny image so the server loads the model '
+                  'before the first real question; never delays start-up or a request.',
+                  read_only=True),
+    ParameterSpec('start_enabled', True,
+                  'Start enabled; false starts paused (no camera subscription, no captions, '
+                  'requests refused) until the enable service is called with true.',
+                  read_only=True),
+    ParameterSpec('publish_caption_image', True,
+                  'Publish caption_image: the captioned frame (as sent to the model) with the '
+                  'caption drawn on it. Nothing is drawn while the topic has no subscriber.'),
+    ParameterSpec('caption_image_answers', False,
+                  'Also publish service and action answers on caption_image, drawn on the '
+                  'frame they describe.'),
     # --- several frames, structured answers, gated captions (issue 8) ---
     ParameterSpec('history_size', 32,
                   'Most camera frames kept for multi-frame requests, spread over '
@@ -168,6 +188,11 @@ class VlmSettings:
     max_image_age: float
     max_concurrent_requests: int
     image_transport: str
+    diagnostics_period: float
+    warm_up: bool
+    start_enabled: bool
+    publish_caption_image: bool
+    caption_image_answers: bool
     # issue 8
     history_size: int
     history_seconds: float

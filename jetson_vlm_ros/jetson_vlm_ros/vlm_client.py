@@ -24,8 +24,11 @@ from dataclasses import dataclass
 import json
 import os
 import re
-from typing import Any, Optional
+import threading
+from typing import Any, Callable, Optional
 
+from jetson_vlm_ros.streaming import (
+    Cancellation, ConnectionTracer, shutdown_socket, StreamCancelled)
 import openai
 from openai.types.chat import ChatCompletion
 
@@ -54,6 +57,13 @@ class VlmRequest:
     labelled_images: tuple[tuple[str, str], ...] = ()
     # The chat-completions response_format (JSON mode or a JSON Schema); None: text.
     response_format: Optional[dict[str, Any]] = None
+
+
+def _format_option(request: VlmRequest) -> dict[str, Any]:
+    # response_format only when asked for: a text request stays as it always was.
+    if request.response_format is None:
+        return {}
+    return {'response_format': request.response_format}
 
 
 def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
@@ -93,6 +103,26 @@ def quote_reply(text: str, secret: str = '') -> str:
     return text
 
 
+# The cancellation of the stream the current thread is opening, for _trace_new_connection.
+_opening_stream = threading.local()
+
+
+def _trace_new_connection(request: Any) -> None:
+    # An httpx request hook: runs on the thread that sends the request, before it connects.
+    cancellation: Optional[Cancellation] = getattr(_opening_stream, 'cancellation', None)
+    if cancellation is not None:
+        request.extensions['trace'] = ConnectionTracer(
+            lambda sock: cancellation.on_cancel(lambda: shutdown_socket(sock)))
+
+
+def _chunk_text(chunk: Any) -> str:
+    choices = getattr(chunk, 'choices', None)
+    if not choices:
+        return ''
+    delta = getattr(choices[0], 'delta', None)
+    return (getattr(delta, 'content', None) or '') if delta is not None else ''
+
+
 def _quoted_forms(secret: str) -> list[str]:
     # A server echoing the key inside JSON escapes quotes and backslashes; Go's encoder
     # (Ollama) also escapes <, > and &. Longest first, so no form is left half-blanked.
@@ -126,25 +156,103 @@ class VlmClient:
         # (a service client or the caption timer) decides when to ask again.
         self._client = openai.OpenAI(
             base_url=base_url, api_key=key, timeout=timeout, max_retries=0)
+        self._key = key
+        self._stream_client: Optional[openai.OpenAI] = None
+        self._stream_client_lock = threading.Lock()
         self._closed = False
 
     def close(self) -> None:
         """Close the pooled connections; requests still running fail with VlmClosedError."""
         self._closed = True
         self._client.close()
+        with self._stream_client_lock:
+            if self._stream_client is not None:
+                self._stream_client.close()
+
+    def _streaming_client(self) -> openai.OpenAI:
+        # Streams get a pool of their own whose connections are never reused (each request
+        # says `Connection: close`): every stream opens its own connection, and the request
+        # hook learns its socket, which a cancel shuts down even before the first byte.
+        with self._stream_client_lock:
+            if self._stream_client is None:
+                self._stream_client = openai.OpenAI(
+                    base_url=self.base_url, api_key=self._key, timeout=self.timeout,
+                    max_retries=0, http_client=openai.DefaultHttpxClient(
+                        event_hooks={'request': [_trace_new_connection]}))
+            return self._stream_client
+
+    def stream(self, request: VlmRequest, on_text: Callable[[str, int], None],
+               cancellation: Cancellation) -> str:
+        """
+        Ask with `stream: true`; call on_text(answer so far, chunks) as chunks arrive.
+
+        Returns the whole answer. Raises StreamCancelled (with the text so far) once
+        cancellation is cancelled, which also closes the connection at once, and VlmError
+        with the same reasons as complete() for every failure.
+        """
+        if cancellation.cancelled:
+            raise StreamCancelled()
+        client = self._streaming_client()
+        text, chunks, events = '', 0, 0
+        stream = None
+        _opening_stream.cancellation = cancellation
+        try:
+            stream = client.chat.completions.create(
+                model=request.model,
+                messages=build_messages(request),
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stream=True,
+                extra_headers={'Connection': 'close'},
+                **_format_option(request),
+            )
+            for chunk in stream:
+                events += 1
+                if cancellation.cancelled:
+                    break
+                piece = _chunk_text(chunk)
+                if piece:
+                    text += piece
+                    chunks += 1
+                    on_text(text, chunks)
+        except RuntimeError:  # httpx: 'Cannot send a request, as the client has been closed'
+            if self._closed:
+                raise VlmClosedError('the VLM client was closed (shutting down)') from None
+            raise
+        except openai.APIError as error:
+            if cancellation.cancelled:
+                raise StreamCancelled(text) from None
+            raise VlmError(self._explain(error, request.model)) from None
+        except json.JSONDecodeError:
+            if cancellation.cancelled:
+                raise StreamCancelled(text) from None
+            raise VlmError(self._not_a_completion(
+                'a stream event that is not valid JSON')) from None
+        finally:
+            _opening_stream.cancellation = None
+            if stream is not None:
+                stream.close()
+        if cancellation.cancelled:
+            raise StreamCancelled(text)
+        if events == 0 and stream is not None:
+            content_type = stream.response.headers.get('content-type', '')
+            if 'text/event-stream' not in content_type:
+                raise VlmError(self._not_a_completion(
+                    f"a '{content_type or 'untyped'}' body instead of an event stream"))
+        text = text.strip()
+        if not text:
+            raise VlmError(f'the model at {self.base_url} returned an empty answer')
+        return text
 
     def complete(self, request: VlmRequest) -> str:
         """Send one chat completion and return the model's answer text."""
-        extra: dict[str, Any] = {}
-        if request.response_format is not None:
-            extra['response_format'] = request.response_format
         try:
             completion = self._client.chat.completions.create(
                 model=request.model,
                 messages=build_messages(request),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
-                **extra,
+                **_format_option(request),
             )
         except openai.APIError as error:
             raise VlmError(self._explain(error, request.model)) from None

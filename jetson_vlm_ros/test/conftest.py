@@ -123,6 +123,8 @@ class RosHarness:
 
     def __init__(self, overrides: dict[str, Any], namespace: str) -> None:
         from jetson_vlm_ros.vlm_node import VlmNode
+        # The warm-up request would show up in the server's request counts: opt in per test.
+        overrides.setdefault('warm_up', False)
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.namespace = namespace
@@ -278,3 +280,14 @@ def start_node(*ros_args: str, stdout: Any = subprocess.PIPE) -> subprocess.Pope
     return subprocess.Popen(
         [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args', *ros_args],
         env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    """
+    Run the linters first, before any test has started DDS threads in this process.
+
+    ament_flake8 checks files in forked worker processes; a fork taken while DDS and
+    rclpy threads hold locks can leave a child waiting on a lock forever (seen here:
+    the suite hung in test_flake8 after the action tests).
+    """
+    items.sort(key=lambda item: 0 if item.get_closest_marker('linter') else 1)

@@ -19,12 +19,18 @@ It decodes the image of every request and answers with what it saw (size and mea
 colour), so tests can check that the answer came from the frame actually sent. Its
 `behaviour` switches it into the faults a real server shows: HTTP errors, bodies that
 are not JSON, empty answers, slowness, silence, or a connection cut mid-reply.
+
+A request with `"stream": true` is answered as Ollama does: server-sent events
+(`data: {chat.completion.chunk}` lines, then `data: [DONE]`), one word per chunk,
+`chunk_delay` seconds apart. Between chunks the server watches the socket, so it notices
+at once when a client closes the stream, and records when (`streams`).
 """
 
 import base64
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
+import select
 import socket
 import threading
 import time
@@ -69,8 +75,21 @@ class ServerState:
     status: int = 500
     status_body: str = '{"error": {"message": "internal error"}}'
     models: list[str] = field(default_factory=lambda: ['gemma3:4b'])
-    # Answer text for behaviour 'ok' instead of the description of the image (e.g. JSON).
-    content: Optional[str] = None
+    # Seconds between streamed chunks.
+    chunk_delay: float = 0.02
+    # A fixed answer instead of the image's size and colour (streamed or not).
+    answer_text: Optional[str] = None
+
+
+@dataclass
+class StreamRecord:
+    """One streamed answer as the server sent it."""
+
+    started: float  # time.monotonic() when the headers went out
+    chunk_times: list[float] = field(default_factory=list)  # when each chunk went out
+    ended: Optional[float] = None
+    # 'done' (all sent), 'client closed' (noticed while waiting), 'write failed', 'stopped'
+    how: str = ''
 
 
 def decode_data_url(url: str) -> SeenImage:
@@ -104,6 +123,7 @@ class FakeVlmServer:
         self.requests: list[ReceivedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.streams: list[StreamRecord] = []
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -120,6 +140,12 @@ class FakeVlmServer:
     def base_url(self) -> str:
         """Return the OpenAI-compatible API root, as Ollama's /v1."""
         return f'http://127.0.0.1:{self.port}/v1'
+
+    @property
+    def open_connections(self) -> int:
+        """Return how many client connections are open now."""
+        with self._lock:
+            return len(self._connections)
 
     def start(self) -> 'FakeVlmServer':
         """Serve in a background thread."""
@@ -213,11 +239,23 @@ class FakeVlmServer:
                             images.append(image)
                 server.requests.append(ReceivedRequest(
                     body, image, prompt, self.headers.get('Authorization', ''), images, texts))
-                if state.delay:
+                if state.delay and body.get('stream'):
+                    # A model still loading: nothing sent yet, but a client leaving is seen.
+                    if not self._wait_unless_closed(state.delay):
+                        record = StreamRecord(time.monotonic(), how='closed before headers')
+                        record.ended = record.started
+                        with server._lock:
+                            server.streams.append(record)
+                        return
+                elif state.delay:
                     server._stopping.wait(state.delay)
                 behaviour = state.behaviour
                 if behaviour == 'hang':
                     server._stopping.wait(3600)
+                    return
+                if body.get('stream') and behaviour in (
+                        'ok', 'empty_content', 'no_choices', 'cut_mid_reply'):
+                    self._stream(body, state, describe_seen(image, prompt))
                     return
                 if behaviour == 'status':
                     self._send_raw(state.status, state.status_body.encode(), 'application/json')
@@ -252,12 +290,9 @@ class FakeVlmServer:
                     self.wfile.flush()
                     self.close_connection = True
                 else:
-                    if behaviour == 'empty_content':
-                        text = ''
-                    elif state.content is not None:
-                        text = state.content
-                    else:
-                        text = describe_seen(image, prompt)
+                    text = describe_seen(image, prompt) if state.answer_text is None \
+                        else state.answer_text
+                    text = '' if behaviour == 'empty_content' else text
                     choices = [] if behaviour == 'no_choices' else [{
                         'index': 0, 'finish_reason': 'stop',
                         'message': {'role': 'assistant', 'content': text}}]
@@ -267,6 +302,78 @@ class FakeVlmServer:
                         'choices': choices,
                         'usage': {'prompt_tokens': 1, 'completion_tokens': 1, 'total_tokens': 2},
                     })
+
+            def _stream(self, body: dict[str, Any], state: ServerState, answer: str) -> None:
+                text = answer if state.answer_text is None else state.answer_text
+                words = text.split(' ')
+                pieces = [w + ' ' for w in words[:-1]] + [words[-1]]
+                if state.behaviour == 'empty_content':
+                    pieces = ['', '']
+                record = StreamRecord(time.monotonic())
+                with server._lock:
+                    server.streams.append(record)
+                self.send_response(200)
+                self.send_header('Content-Type', 'text/event-stream')
+                self.send_header('Transfer-Encoding', 'chunked')
+                self.end_headers()
+                self.close_connection = True
+                try:
+                    for number, piece in enumerate(pieces):
+                        if number and not self._wait_unless_closed(state.chunk_delay):
+                            record.how = 'stopped' if server._stopping.is_set() else \
+                                'client closed'
+                            return
+                        if state.behaviour == 'cut_mid_reply' and number == len(pieces) // 2:
+                            self._write_chunk(b'data: {"id": "chatcmpl-1", "cho')
+                            record.how = 'cut'
+                            return
+                        choices = [] if state.behaviour == 'no_choices' else [{
+                            'index': 0, 'finish_reason': None,
+                            'delta': {'role': 'assistant', 'content': piece}}]
+                        self._write_event(self._chunk(body, choices))
+                        record.chunk_times.append(time.monotonic())
+                    self._write_event(self._chunk(body, [] if state.behaviour == 'no_choices'
+                                                  else [{'index': 0, 'delta': {},
+                                                         'finish_reason': 'stop'}]))
+                    self._write_chunk(b'data: [DONE]\n\n')
+                    self._write_chunk(b'')
+                    record.how = 'done'
+                except OSError:
+                    record.how = 'write failed'
+                finally:
+                    record.ended = time.monotonic()
+
+            def _chunk(self, body: dict[str, Any], choices: list[Any]) -> dict[str, Any]:
+                return {'id': 'chatcmpl-test', 'object': 'chat.completion.chunk',
+                        'created': int(time.time()), 'model': body.get('model', ''),
+                        'choices': choices}
+
+            def _write_event(self, payload: dict[str, Any]) -> None:
+                self._write_chunk(b'data: ' + json.dumps(payload).encode() + b'\n\n')
+
+            def _write_chunk(self, data: bytes) -> None:
+                # HTTP/1.1 chunked transfer encoding, as Ollama streams.
+                self.wfile.write(f'{len(data):x}\r\n'.encode() + data + b'\r\n')
+                self.wfile.flush()
+
+            def _wait_unless_closed(self, seconds: float) -> bool:
+                """Wait; return False as soon as the client closes (or the server stops)."""
+                deadline = time.monotonic() + seconds
+                while not server._stopping.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return True
+                    readable, _, _ = select.select([self.connection], [], [], min(left, 0.5))
+                    if readable:
+                        try:
+                            if not self.connection.recv(1, socket.MSG_PEEK):
+                                return False  # orderly close (FIN) by the client
+                        except OSError:
+                            return False  # reset
+                        # Unexpected bytes from the client: keep streaming, stop polling.
+                        time.sleep(max(0.0, deadline - time.monotonic()))
+                        return True
+                return False
 
             def _send(self, status: int, payload: dict[str, Any],
                       extra_headers: Optional[dict[str, str]] = None) -> None:
@@ -291,8 +398,10 @@ if __name__ == '__main__':
     import argparse
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--port', type=int, default=11434)
+    parser.add_argument('--answer', help='answer every question with this text')
     arguments = parser.parse_args()
     with FakeVlmServer(arguments.port) as stand_in:
+        stand_in.state.answer_text = arguments.answer
         print(f'fake VLM server on {stand_in.base_url}; Ctrl-C stops', flush=True)
         try:
             threading.Event().wait()

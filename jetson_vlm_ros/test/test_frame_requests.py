@@ -277,9 +277,9 @@ POINTS_SCHEMA = json.dumps({
 def test_json_mode_valid_answer_passes_invalid_fails_clearly(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0)
     with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=9)):
-        server.state.content = '{"people": 2}'
+        server.state.answer_text = '{"people": 2}'
         valid = describe(harness, prompt='How many people?', response_format='json')
-        server.state.content = 'There are two people.'
+        server.state.answer_text = 'There are two people.'
         invalid = describe(harness, prompt='How many people?', response_format='json')
         plain = describe(harness, prompt='How many people?')
     assert valid.success, valid.error
@@ -298,9 +298,9 @@ def test_schema_is_sent_and_the_answer_validated(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0)
     good = '{"objects": [{"name": "cup", "x": 0.4, "y": 0.7}]}'
     with harness.streaming(make_image(solid((255, 0, 0)), stamp_sec=9)):
-        server.state.content = good
+        server.state.answer_text = good
         valid = describe(harness, response_format=POINTS_SCHEMA)
-        server.state.content = '{"objects": [{"name": "cup", "x": "left"}]}'
+        server.state.answer_text = '{"objects": [{"name": "cup", "x": "left"}]}'
         violating = describe(harness, response_format=POINTS_SCHEMA)
     assert valid.success, valid.error
     assert json.loads(valid.description) == json.loads(good)

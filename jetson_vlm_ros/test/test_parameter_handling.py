@@ -45,7 +45,11 @@ def test_every_parameter_declares_its_valid_values(
     assert [d.name for d in descriptors] == names
     for spec, descriptor in zip(PARAMETERS, descriptors, strict=True):
         assert descriptor.description, spec.name
-        if isinstance(spec.default, str):
+        if isinstance(spec.default, bool):
+            assert descriptor.type == ParameterType.PARAMETER_BOOL
+            assert descriptor.additional_constraints == 'valid: true or false', spec.name
+            assert not descriptor.integer_range and not descriptor.floating_point_range
+        elif isinstance(spec.default, str):
             assert descriptor.type == ParameterType.PARAMETER_STRING
             assert descriptor.additional_constraints.startswith('valid: '), spec.name
             assert not descriptor.integer_range and not descriptor.floating_point_range

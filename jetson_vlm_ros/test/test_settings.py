@@ -29,6 +29,7 @@ README = Path(__file__).resolve().parents[2] / 'README.md'
 NUMERIC = [spec for spec in PARAMETERS if spec.min_value is not None]
 FLOATS = [spec for spec in NUMERIC if isinstance(spec.default, float)]
 INTS = [spec for spec in NUMERIC if type(spec.default) is int]
+BOOLS = [spec for spec in PARAMETERS if isinstance(spec.default, bool)]
 STRINGS = [spec for spec in PARAMETERS if isinstance(spec.default, str)]
 
 # The README's "Parameters" table, copied here by hand: the code and the README must both
@@ -50,6 +51,11 @@ DOCUMENTED = {
     'max_image_age': (float, 2.0, (0.0, 3600.0), False),
     'max_concurrent_requests': (int, 2, (1, 16), True),
     'image_transport': (str, 'raw', None, True),
+    'diagnostics_period': (float, 1.0, (0.0, 60.0), True),
+    'warm_up': (bool, True, None, True),
+    'start_enabled': (bool, True, None, True),
+    'publish_caption_image': (bool, True, None, False),
+    'caption_image_answers': (bool, False, None, False),
     'history_size': (int, 32, (1, 1000), False),
     'history_seconds': (float, 10.0, (0.0, 3600.0), False),
     'max_frames': (int, 8, (1, 64), False),
@@ -91,11 +97,12 @@ def readme_parameter_rows() -> dict[str, list[str]]:
 def test_readme_table_says_what_the_test_pins():
     rows = readme_parameter_rows()
     assert list(rows) == list(DOCUMENTED)
-    type_names = {str: 'string', int: 'int', float: 'double'}
+    type_names = {str: 'string', int: 'int', float: 'double', bool: 'bool'}
     for name, (kind, default, span, read_only) in DOCUMENTED.items():
         _, documented_type, documented_default, valid, _ = rows[name]
         assert documented_type == type_names[kind], name
-        assert documented_default == ("`''`" if default == '' else f'`{default}`'), name
+        shown = str(default).lower() if isinstance(default, bool) else default
+        assert documented_default == ("`''`" if default == '' else f'`{shown}`'), name
         if span is not None:
             low, high = (f'{end:g}' for end in span)
             assert valid.startswith(f'[{low}, {high}]'), f'{name}: {valid}'
@@ -106,8 +113,15 @@ def test_table_matches_settings_fields():
     assert names(PARAMETERS) == [f.name for f in fields(VlmSettings)]
     assert len(PARAMETERS_BY_NAME) == len(PARAMETERS)
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
-    assert sorted(names(NUMERIC) + names(STRINGS)) == sorted(names(PARAMETERS))
-    assert len(FLOATS) == 6 and len(INTS) == 7 and len(STRINGS) == 6
+    assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS)) == sorted(names(PARAMETERS))
+    assert len(FLOATS) == 7 and len(INTS) == 7 and len(STRINGS) == 6 and len(BOOLS) == 4
+
+
+@pytest.mark.parametrize('spec', BOOLS, ids=names(BOOLS))
+def test_int_for_bool_is_refused(spec):
+    with pytest.raises(SettingsError, match=rf"'{spec.name}': must be of type bool, got int "
+                                            r'\(valid: true or false\)'):
+        DEFAULT_SETTINGS.updated({spec.name: 1})
 
 
 @pytest.mark.parametrize('spec', PARAMETERS, ids=names(PARAMETERS))
@@ -126,9 +140,10 @@ def test_defaults_are_settings_from_nothing():
         assert getattr(DEFAULT_SETTINGS, spec.name) == spec.default
 
 
-def test_read_only_is_only_the_executor_size():
+def test_read_only_are_those_read_at_start_up():
     assert [spec.name for spec in PARAMETERS if spec.read_only] == [
-        'max_concurrent_requests', 'image_transport']
+        'max_concurrent_requests', 'image_transport', 'diagnostics_period', 'warm_up',
+        'start_enabled']
 
 
 def below_min(spec):

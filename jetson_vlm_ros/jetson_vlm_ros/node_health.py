@@ -1,0 +1,91 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+vlm_node's /diagnostics publisher and its background server check (ROS side of health.py).
+
+Publishes one diagnostic_msgs/DiagnosticArray per `diagnostics_period` on the absolute
+topic /diagnostics, as diagnostic_updater does, so rqt_robot_monitor and
+diagnostic_aggregator pick it up. Status names are prefixed with the node's fully
+qualified name ('/robot/vlm_node: camera').
+"""
+
+import time
+from typing import Callable
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from jetson_vlm_ros.health import CameraFacts, CameraHealth, ServerHealth, Status
+from jetson_vlm_ros.scene_describer import SceneDescriber
+from jetson_vlm_ros.server_probe import ServerProbe
+from jetson_vlm_ros.settings import VlmSettings
+from rclpy.node import Node
+
+
+def to_message(status: Status, prefix: str) -> DiagnosticStatus:
+    """Turn a health Status into a DiagnosticStatus named '<prefix>: <name>'."""
+    return DiagnosticStatus(
+        level=bytes([status.level]), name=f'{prefix}: {status.name}', message=status.message,
+        hardware_id=status.hardware_id,
+        values=[KeyValue(key=key, value=value) for key, value in status.values])
+
+
+class NodeHealth:
+    """Owns the health state of one vlm_node, its probe thread and its diagnostics timer."""
+
+    def __init__(self, node: Node, describer: SceneDescriber,
+                 settings: Callable[[], VlmSettings],
+                 camera_facts: Callable[[], CameraFacts], enabled: Callable[[], bool]) -> None:
+        self._node = node
+        self._describer = describer
+        self._settings = settings
+        self._camera_facts = camera_facts
+        self._enabled = enabled
+        self.server = ServerHealth()
+        self._camera = CameraHealth()
+        current = settings()
+        period = current.diagnostics_period
+        self._probe = None
+        if period > 0 or current.warm_up:
+            log = node.get_logger()
+            self._probe = ServerProbe(
+                self.server, settings, describer.client_for, period, current.warm_up,
+                lambda level, text: getattr(log, level)(text))
+            self._probe.start()
+        self._publisher = self._timer = None
+        if period > 0:
+            self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
+            self._timer = node.create_timer(period, self.publish)
+
+    def statuses(self) -> list[Status]:
+        """Return the camera, vlm server and requests statuses as of now."""
+        settings = self._settings()
+        stats = self._describer.stats
+        return [
+            self._camera.status(self._camera_facts(), time.monotonic()),
+            self.server.status(settings.base_url, settings.model, stats.last_error),
+            stats.status(self._describer.slots.in_flight, self._describer.slots.limit,
+                         self._enabled()),
+        ]
+
+    def publish(self) -> None:
+        """Publish the statuses on /diagnostics."""
+        prefix = self._node.get_fully_qualified_name()
+        message = DiagnosticArray(status=[to_message(s, prefix) for s in self.statuses()])
+        message.header.stamp = self._node.get_clock().now().to_msg()
+        self._publisher.publish(message)
+
+    def stop(self) -> None:
+        """Stop the probe thread."""
+        if self._probe is not None:
+            self._probe.stop()

@@ -1,0 +1,109 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The `describe` command as users run it: a separate process talking to a real vlm_node."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import HAVE_ROS, make_image, solid, wait_for
+from fake_vlm_server import FakeVlmServer
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
+                         'and source install/setup.bash')
+
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def server():
+    with FakeVlmServer() as running:
+        yield running
+
+
+def start_describe(*arguments: str) -> subprocess.Popen:
+    env = dict(os.environ)
+    env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['PYTHONUNBUFFERED'] = '1'
+    return subprocess.Popen(
+        [sys.executable, '-m', 'jetson_vlm_ros.describe_command', *arguments],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_prints_the_streamed_answer_and_exits_0(make_harness, server):
+    server.state.answer_text = 'The door is open.'
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    with harness.streaming(make_image(solid((255, 0, 0)))):
+        process = start_describe('--namespace', harness.namespace, 'Is the door open?')
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert out == 'The door is open.\n'
+    assert server.requests[-1].prompt == 'Is the door open?'
+    assert 'Traceback' not in err
+
+
+def test_an_error_answer_exits_1_with_the_error(make_harness, server):
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    process = start_describe('-n', harness.namespace)  # no camera frame yet
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert out == ''
+    assert "describe: no image received yet on '" in err
+    assert 'Traceback' not in err
+
+
+def test_no_action_server_exits_2():
+    process = start_describe('-n', f'/nobody{os.getpid()}', '--server-timeout', '1')
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert 'is vlm_node running' in err
+
+
+def test_timeout_cancels_the_goal_and_exits_3(make_harness, server):
+    server.state.answer_text = ' '.join(['slow'] * 100)
+    server.state.chunk_delay = 0.5
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    with harness.streaming(make_image(solid((255, 0, 0)))):
+        process = start_describe('-n', harness.namespace, '--timeout', '3')
+        out, err = process.communicate(timeout=30)
+        wait_for(lambda: server.streams and server.streams[-1].ended, 5.0, 'the stream to end')
+    assert process.returncode == 3, err
+    assert out.startswith('slow slow')
+    assert '--timeout' in err
+    assert server.streams[-1].how == 'client closed'
+
+
+def test_ctrl_c_cancels_the_goal(make_harness, server):
+    server.state.answer_text = ' '.join(['slow'] * 100)
+    server.state.chunk_delay = 0.5
+    harness = make_harness(base_url=server.base_url, caption_period=0.0)
+    with harness.streaming(make_image(solid((255, 0, 0)))):
+        process = start_describe('-n', harness.namespace)
+        wait_for(lambda: server.streams and len(server.streams[-1].chunk_times) >= 2, 20.0,
+                 'the answer to start streaming')
+        process.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        out, err = process.communicate(timeout=30)
+        wait_for(lambda: server.streams[-1].ended, 5.0, 'the stream to end')
+    assert process.returncode == 130, err
+    assert 'describe: canceled' in err
+    assert 'Traceback' not in err
+    assert out.startswith('slow')
+    assert server.streams[-1].how == 'client closed'
+    assert server.streams[-1].ended - started < 2.0
