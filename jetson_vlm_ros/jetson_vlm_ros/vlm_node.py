@@ -310,6 +310,7 @@ class VlmNode(Node):
             return  # nothing new to say
         settings = self._settings
         if not self._scene_gate.should_caption(frame.message, settings.caption_min_change):
+            self._describer.stats.record_unchanged_skip()  # shown in /diagnostics
             self.get_logger().debug(
                 f'caption skipped: the scene changed {self._scene_gate.last_change:.3f} < '
                 f'caption_min_change {settings.caption_min_change:g} since the last caption '

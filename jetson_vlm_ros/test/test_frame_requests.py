@@ -351,6 +351,9 @@ def test_gating_skips_an_unchanged_scene_and_captions_a_changed_one(make_harness
         # New frames of the same scene keep arriving: every tick is skipped.
         wait_for(lambda: harness.node._scene_gate.skipped >= 3, 10.0, 'three skipped ticks')
     assert len(server.requests) == 1
+    requests = harness.node._describer.stats.status(0, 2, True)
+    skips = dict(requests.values)['captions skipped, scene unchanged']
+    assert int(skips) >= 3
     with harness.streaming(make_image(solid((0, 0, 200)), stamp_sec=2)):
         wait_for(lambda: len(captions) >= 2, 10.0, 'a caption of the changed scene')
     assert captions[1].header.stamp.sec == 2
