@@ -73,7 +73,8 @@ class HangingCalls:
         self.process = start_node(
             '-r', f'__ns:={self.namespace}', '-p', f'base_url:={server.base_url}',
             '-p', 'caption_period:=0.0', '-p', 'request_timeout:=60.0',
-            '-p', f'max_concurrent_requests:={count}')
+            # No warm-up: it would hang at the server too, and count as one of the calls.
+            '-p', 'warm_up:=false', '-p', f'max_concurrent_requests:={count}')
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node('stop_tester', namespace=self.namespace, context=self.context)
