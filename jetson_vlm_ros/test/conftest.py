@@ -272,13 +272,19 @@ def publishing(publisher: Any, msg: Any, rate: float) -> Iterator[None]:
         thread.join()
 
 
+# The warm-up request would show up at the test's server (counts, in_flight): off unless a
+# test passes `-p warm_up:=true` (a later -p wins).
+NO_WARM_UP = ('-p', 'warm_up:=false')
+
+
 def start_node(*ros_args: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
     """Start vlm_node from the source tree as its own process (stderr joins stdout)."""
     env = dict(os.environ)
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'
     return subprocess.Popen(
-        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args', *ros_args],
+        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
+         *NO_WARM_UP, *ros_args],
         env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)
 
 

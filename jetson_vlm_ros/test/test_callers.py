@@ -65,6 +65,16 @@ def loop(index):
     client = node.create_client(DescribeScene, 'describe_scene')
     if not client.wait_for_service(timeout_sec=20.0):
         return report(caller=index, failure='no service')
+    # wait_for_service sees the request topic only; until the service has matched this
+    # client's response reader, Fast DDS drops its answer (it waits 100 ms for the match,
+    # too short on a loaded machine). One answered call proves the match; it is not counted.
+    for attempt in range(10):
+        handshake = client.call_async(DescribeScene.Request(prompt='handshake'))
+        spin_until(executor, handshake.done, time.monotonic() + 3.0)
+        if handshake.done():
+            break
+    else:
+        return report(caller=index, failure='no answer to the handshake call')
     futures = []
     for call in range(calls):
         futures.append(client.call_async(DescribeScene.Request(prompt=f'c{index}')))

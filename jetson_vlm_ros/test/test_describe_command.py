@@ -107,3 +107,16 @@ def test_ctrl_c_cancels_the_goal(make_harness, server):
     assert out.startswith('slow')
     assert server.streams[-1].how == 'client closed'
     assert server.streams[-1].ended - started < 2.0
+
+
+def test_stream_printer_prints_only_what_is_new():
+    import io
+    from jetson_vlm_ros.describe_command import StreamPrinter
+    out = io.StringIO()
+    printer = StreamPrinter(out)
+    for text in ['The ', 'The door ', 'The door ', 'The door is open.']:
+        printer.show(text)
+    assert out.getvalue() == 'The door is open.'
+    printer.show('Rewritten.')  # no longer a continuation: start a new line
+    printer.finish('Rewritten. Done.')
+    assert out.getvalue() == 'The door is open.\nRewritten. Done.\n'

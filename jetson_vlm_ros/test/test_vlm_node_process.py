@@ -18,10 +18,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
+from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid, start_node, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -32,20 +31,7 @@ if HAVE_ROS:
     from sensor_msgs.msg import Image
     from jetson_vlm_interfaces.srv import DescribeScene
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
-
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def start_node(*ros_args: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
-    env['PYTHONUNBUFFERED'] = '1'
-    return subprocess.Popen(
-        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args', *ros_args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
 
 
 def test_invalid_parameter_at_start_stops_with_its_name_and_range():
@@ -73,13 +59,20 @@ class HangingCalls:
         self.process = start_node(
             '-r', f'__ns:={self.namespace}', '-p', f'base_url:={server.base_url}',
             '-p', 'caption_period:=0.0', '-p', 'request_timeout:=60.0',
-            # No warm-up: it would hang at the server too, and count as one of the calls.
-            '-p', 'warm_up:=false', '-p', f'max_concurrent_requests:={count}')
+            '-p', f'max_concurrent_requests:={count}',
+            '-p', 'warm_up:=false')  # a warm-up would hold one of the slots at the server
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node('stop_tester', namespace=self.namespace, context=self.context)
         self.executor = rclpy.executors.SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        try:
+            self._hang_calls(server, count)
+        except BaseException:
+            self.close()  # a failed set-up must not leave the node process running
+            raise
+
+    def _hang_calls(self, server: FakeVlmServer, count: int) -> None:
         publisher = self.node.create_publisher(Image, 'image', qos_profile_sensor_data)
         client = self.node.create_client(DescribeScene, 'describe_scene')
         wait_for(lambda: client.wait_for_service(timeout_sec=0.1), 20.0, 'describe_scene')
