@@ -63,9 +63,10 @@ def fake_server_class() -> type:
 
 # --- 1. idle cost ------------------------------------------------------------------------
 
-def start_node_and_bare_counter(topic: str, base_url: str) -> tuple[Child, Child]:
+def start_node_and_bare_counter(topic: str, base_url: str,
+                                *params: str) -> tuple[Child, Child]:
     """Start vlm_node (no captions) and the bare baseline node on the same camera topic."""
-    node = Child(node_args(topic, base_url, 'caption_period:=0.0'), 'vlm_node')
+    node = Child(node_args(topic, base_url, 'caption_period:=0.0', *params), 'vlm_node')
     bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', topic],
                  'bare counter')
     return node, bare
@@ -143,6 +144,19 @@ def timed(call: Callable[[], object], repeat: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return median(times)
+
+
+def timed_alternately(calls: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each call, the calls taking turns, so load changes hit all alike."""
+    for call in calls:
+        call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeat):
+        for index, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            times[index].append(time.perf_counter() - start)
+    return [median(values) for values in times]
 
 
 def bench_preparation(repeat: int) -> list[Row]:
@@ -420,7 +434,8 @@ def peak_rss(width: int, height: int, seconds: float) -> tuple[float, float, int
     import psutil
     topic = f'/bench_mem_{os.getpid()}_{width}/image'
     with fake_server_class()() as server:
-        node, bare = start_node_and_bare_counter(topic, server.base_url)
+        # history_size 1: the frames held beyond the history (figure 7 measures the history).
+        node, bare = start_node_and_bare_counter(topic, server.base_url, 'history_size:=1')
         camera = None
         peaks = [0.0, 0.0]
         try:
@@ -453,12 +468,121 @@ def bench_memory(seconds: float) -> list[Row]:
     held_node = (big_node - small_node) / frame
     held_bare = (big_bare - small_bare) / frame
     return [Row(f'6. frames held: (peak RSS 3840x2160 - 640x480 rgb8 @10 Hz, {seconds:g} s) / '
-                f'frame size (vlm_node received {big_n}, {small_n}; bare {big_b}, {small_b})',
+                f'frame size (vlm_node with history_size 1 received {big_n}, {small_n}; '
+                f'bare {big_b}, {small_b})',
                 f'{held_node:.1f} frames ({(big_node - small_node) / 2**20:.0f} MiB)',
                 f'{held_bare:.1f} frames (bare node)',
                 f'{held_node - held_bare:+.1f} frames',
                 'node - bare <= 2 frames (the latest frame it keeps + one in delivery)',
                 verdict(held_node - held_bare <= 2 and big_n > 0))]
+
+
+# --- 11. beyond one frame: history, multi-frame preparation, caption gating -----------------
+
+def bench_history(seconds: float) -> list[Row]:
+    """Two vlm_nodes on one 1080p 30 Hz stream: history_size 32 vs 1; CPU and RSS."""
+    import psutil
+    topic = f'/bench_history_{os.getpid()}/image'
+    sizes = (32, 1)
+    with fake_server_class()() as server:
+        nodes = [Child(node_args(topic, server.base_url, 'caption_period:=0.0',
+                                 f'history_size:={size}'), f'vlm_node history_size {size}')
+                 for size in sizes]
+        camera = None
+        samples: list[list[float]] = [[], []]
+        try:
+            for node in nodes:
+                node.wait_line('describing', 60.0)
+            camera = Child([os.path.join(common.BENCH_DIR, 'camera_publisher.py'),
+                            '--topic', topic, '--subscribers', '2', '--warmup', '3',
+                            '--seconds', str(seconds)], 'camera')
+            camera.wait_event(lambda e: e.get('event') == 'go', 60.0)
+            before = [node.cpu_seconds() for node in nodes]
+            while camera.popen.poll() is None:
+                for index, node in enumerate(nodes):
+                    try:
+                        samples[index].append(node.process.memory_info().rss)
+                    except psutil.Error:
+                        pass
+                time.sleep(0.05)
+            after = [node.cpu_seconds() for node in nodes]
+        finally:
+            if camera is not None:
+                camera.stop()
+            reports = [node.stop() or {} for node in nodes]
+    cpu = [a - b for a, b in zip(after, before, strict=True)]
+    received = [report.get('received', -1) for report in reports]
+    ratio = cpu[0] / cpu[1] if cpu[1] > 0 else float('inf')
+    # Steady state: the median over the second half of the stream (the ring is full by then).
+    rss = [median(values[len(values) // 2:]) for values in samples]
+    frame = 1920 * 1080 * 3
+    extra = (rss[0] - rss[1]) / frame
+    return [
+        Row(f'11. history idle CPU, 1920x1080 rgb8 @30 Hz, {seconds:g} s: history_size 32 vs 1 '
+            f'(received {received[0]}, {received[1]})', f'{cpu[0]:.2f} s CPU',
+            f'{cpu[1]:.2f} s CPU', f'{ratio:.2f}', '<= 1.05',
+            verdict(ratio <= 1.05 and min(received) > 0)),
+        Row('11. history RSS: RSS with history_size 32 - with history_size 1 (median of the '
+            'second half of the stream), in 1080p rgb8 frames (5.9 MiB each)',
+            f'{extra:.1f} frames ({(rss[0] - rss[1]) / 2**20:.0f} MiB)',
+            f'{rss[1] / 2**20:.0f} MiB (history_size 1)', f'{extra / 32:.2f} of 32',
+            '<= history_size (32) frames', verdict(extra <= 32)),
+    ]
+
+
+def bench_frames(repeat: int) -> list[Row]:
+    """Preparation of a 4-frame 1080p request vs 4 single-frame ones, and the gating check."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jetson_vlm_ros.image_encoding import encode_image_message
+    from jetson_vlm_ros.scene_change import SceneChangeGate
+    from jetson_vlm_ros.scene_describer import Frame, SceneDescriber
+    from jetson_vlm_ros.settings import DEFAULT_SETTINGS
+    from jetson_vlm_ros.vlm_client import build_messages
+
+    now = time.monotonic()
+    frames = [Frame(image_message(scene(1920, 1080) if i == 0 else
+                                  __import__('numpy').roll(scene(1920, 1080), 40 * i, axis=1),
+                                  'rgb8'), now - 3 + i, i) for i in range(4)]
+    describer = SceneDescriber('/bench', 1)
+    settings = DEFAULT_SETTINGS
+
+    def prepare(chosen: list) -> object:
+        request, _ = describer.prepare_request(chosen, 'What changed?', settings, now)
+        return build_messages(request)
+
+    four, singles, one = timed_alternately([
+        lambda: prepare(frames), lambda: [prepare([frame]) for frame in frames],
+        lambda: prepare(frames[-1:])], repeat)
+    pool = ThreadPoolExecutor(2)
+
+    def encode(frame: object) -> str:
+        return encode_image_message(frame.message, 896, 85).data_url()
+
+    threaded, serial = timed_alternately([
+        lambda: list(pool.map(encode, frames)), lambda: [encode(frame) for frame in frames]],
+        repeat)
+    pool.shutdown()
+    describer.close()
+
+    gate = SceneChangeGate()
+    gate.should_caption(frames[0].message, 0.02)
+    gate.captioned()
+    check = timed(lambda: gate.should_caption(frames[1].message, 0.02), repeat)
+    return [
+        Row('11. prepare a 4-frame 1920x1080 rgb8 request (encode + messages) vs 4 single-frame '
+            'requests',
+            f'{four * 1e3:.2f} ms', f'{singles * 1e3:.2f} ms', f'{four / singles:.2f}x',
+            '<= 1.0x (no extra cost)', verdict(four / singles <= 1.0)),
+        Row('11. prepare a 4-frame 1920x1080 rgb8 request vs 1 single-frame request',
+            f'{four * 1e3:.2f} ms', f'{one * 1e3:.2f} ms', f'{four / one:.2f}x', '-', 'info'),
+        Row('11. encode 4 1080p frames on a 2-thread pool vs one after the other (why the node '
+            'encodes in parallel)', f'{threaded * 1e3:.2f} ms', f'{serial * 1e3:.2f} ms',
+            f'{threaded / serial:.2f}x', '-', 'info'),
+        Row('11. gating check per caption (1920x1080 rgb8 thumbnail + difference) vs preparing '
+            'one frame', f'{check * 1e3:.3f} ms', f'{one * 1e3:.2f} ms',
+            f'{check / one:.3f}x', '<= 2 ms median', verdict(check <= 0.002)),
+    ]
 
 
 FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
@@ -473,6 +597,8 @@ FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     'diagnostics': lambda args: watch_bench.bench_diagnostics(
         Row, verdict, fake_server_class(), args.idle_seconds),
     'gateway': lambda args: gateway_bench.bench_gateway(Row, verdict, args.calls // 2, 10.0),
+    'history': lambda args: bench_history(args.idle_seconds),
+    'frames': lambda args: bench_frames(args.repeat),
 }
 
 

@@ -164,6 +164,7 @@ class RequestStats:
         self.failed = 0
         self.busy = 0
         self.cancelled = 0
+        self.unchanged_skips = 0  # periodic captions skipped: scene unchanged
         self.last_latency: Optional[float] = None
         self._latency_sum = 0.0
         self.last_error = ''
@@ -194,6 +195,11 @@ class RequestStats:
         with self._lock:
             self.cancelled += 1
 
+    def record_unchanged_skip(self) -> None:
+        """Count a caption skipped because the scene changed less than caption_min_change."""
+        with self._lock:
+            self.unchanged_skips += 1
+
     def status(self, in_flight: int, limit: int, enabled: bool) -> Status:
         """Return the requests status."""
         with self._lock:
@@ -201,6 +207,7 @@ class RequestStats:
             values = [('enabled', str(enabled)), ('in flight', f'{in_flight} of {limit}'),
                       ('succeeded', str(self.succeeded)), ('failed', str(self.failed)),
                       ('busy refusals', str(self.busy)), ('cancelled', str(self.cancelled)),
+                      ('captions skipped, scene unchanged', str(self.unchanged_skips)),
                       ('last latency (s)', '-' if self.last_latency is None
                        else f'{self.last_latency:.2f}'),
                       ('mean latency (s)', '-' if mean is None else f'{mean:.2f}'),

@@ -186,6 +186,24 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('alert_cooldown', 30.0,
                   'Seconds after an alert is published before the same rule may alert again.',
                   0.0, 86400.0),
+    # --- several frames, structured answers, gated captions (issue 8) ---
+    ParameterSpec('history_size', 32,
+                  'Most camera frames kept for multi-frame requests, spread over '
+                  'history_seconds (a reference each, no copy: memory grows by up to this '
+                  'many frames); 1 keeps only the latest.', 1, 1000),
+    ParameterSpec('history_seconds', 10.0,
+                  'Seconds of camera frames kept, back from the newest, at least '
+                  'history_seconds / history_size apart; 0 = the last history_size frames '
+                  'at full rate.', 0.0, 3600.0),
+    ParameterSpec('max_frames', 8,
+                  'Most frames one request may ask for (num_frames).', 1, 64),
+    ParameterSpec('caption_frames', 1,
+                  'Frames per periodic caption, spread over the caption period (what '
+                  'happened since the last caption); 1 = the latest frame only.', 1, 64),
+    ParameterSpec('caption_min_change', 0.0,
+                  'Skip a periodic caption when the scene changed less than this since the '
+                  'last caption (mean absolute difference of tiny grey thumbnails / 255); '
+                  '0 = always caption.', 0.0, 1.0),
 )
 
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
@@ -222,6 +240,12 @@ class VlmSettings:
     alert_rules: tuple[str, ...]
     alert_period: float
     alert_cooldown: float
+    # issue 8
+    history_size: int
+    history_seconds: float
+    max_frames: int
+    caption_frames: int
+    caption_min_change: float
 
     def __repr__(self) -> str:
         """Show every field but the API key, so a logged settings object leaks no secret."""

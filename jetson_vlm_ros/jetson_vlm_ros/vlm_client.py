@@ -45,7 +45,7 @@ class VlmClosedError(VlmError):
 
 @dataclass(frozen=True)
 class VlmRequest:
-    """One question about one image."""
+    """One question about one image (or several: labelled_images)."""
 
     model: str
     prompt: str
@@ -53,6 +53,17 @@ class VlmRequest:
     system_prompt: str = ''
     max_tokens: int = 128
     temperature: float = 0.2
+    # Several frames: (label, data URL) pairs, oldest first, sent instead of image_data_url.
+    labelled_images: tuple[tuple[str, str], ...] = ()
+    # The chat-completions response_format (JSON mode or a JSON Schema); None: text.
+    response_format: Optional[dict[str, Any]] = None
+
+
+def _format_option(request: VlmRequest) -> dict[str, Any]:
+    # response_format only when asked for: a text request stays as it always was.
+    if request.response_format is None:
+        return {}
+    return {'response_format': request.response_format}
 
 
 def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
@@ -60,13 +71,19 @@ def build_messages(request: VlmRequest) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if request.system_prompt:
         messages.append({'role': 'system', 'content': request.system_prompt})
-    messages.append({
-        'role': 'user',
-        'content': [
+    if request.labelled_images:
+        # Each image after the text that announces it; the question comes last.
+        content: list[dict[str, Any]] = []
+        for label, url in request.labelled_images:
+            content.append({'type': 'text', 'text': label})
+            content.append({'type': 'image_url', 'image_url': {'url': url}})
+        content.append({'type': 'text', 'text': request.prompt})
+    else:
+        content = [
             {'type': 'text', 'text': request.prompt},
             {'type': 'image_url', 'image_url': {'url': request.image_data_url}},
-        ],
-    })
+        ]
+    messages.append({'role': 'user', 'content': content})
     return messages
 
 
@@ -187,6 +204,7 @@ class VlmClient:
                 temperature=request.temperature,
                 stream=True,
                 extra_headers={'Connection': 'close'},
+                **_format_option(request),
             )
             for chunk in stream:
                 events += 1
@@ -234,6 +252,7 @@ class VlmClient:
                 messages=build_messages(request),
                 max_tokens=request.max_tokens,
                 temperature=request.temperature,
+                **_format_option(request),
             )
         except openai.APIError as error:
             raise VlmError(self._explain(error, request.model)) from None

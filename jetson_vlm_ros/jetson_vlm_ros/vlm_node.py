@@ -18,8 +18,8 @@ vlm_node: wires the scene describer to ROS topics, a service, parameters and a t
 Threading, chosen by measurement (see bench/): an OffloadingExecutor runs the camera,
 parameter and publishing work inline, as cheaply as rclpy.spin, and hands the service and
 the caption timer, which wait on the model, to one worker per request slot plus one for
-busy answers. The image callback only stores a reference to the message: conversion
-happens per request, on the latest frame only.
+busy answers. The image callback only stores a reference to the message (the latest frame
+and the frame history): conversion happens per request, on the frames it needs only.
 """
 
 import array
@@ -33,6 +33,7 @@ from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
 from jetson_vlm_ros.alert_monitor import AlertMonitor
 from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
+from jetson_vlm_ros.frame_history import FrameHistory
 from jetson_vlm_ros.gateway_bridge import GatewayBridge
 from jetson_vlm_ros.health import CameraFacts
 from jetson_vlm_ros.image_conversion import (
@@ -41,8 +42,11 @@ from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, Enc
 from jetson_vlm_ros.node_health import NodeHealth
 from jetson_vlm_ros.offloading_executor import OffloadingExecutor
 from jetson_vlm_ros.scene_action import SceneActionServer
+from jetson_vlm_ros.scene_change import SceneChangeGate
 from jetson_vlm_ros.scene_describer import (
     BusyError, CancelledError, DescribeError, Description, Frame, SceneDescriber, TextCallback)
+from jetson_vlm_ros.scene_question import (
+    answer_question, describe_for_caption, question_from_request, SceneQuestion)
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
 from jetson_vlm_ros.streaming import Cancellation
@@ -140,9 +144,11 @@ class VlmNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._latest_frame: Optional[Frame] = None
+        self._history = FrameHistory(self._settings.history_size, self._settings.history_seconds)
         self._frames_received = 0
         self._last_captioned_sequence = -1
         self._caption_error: tuple[str, float] = ('', 0.0)
+        self._scene_gate = SceneChangeGate()  # caption_min_change
 
         if self._settings.image_transport == 'compressed':
             # As image_transport names it: the resolved (remapped) base topic + /compressed.
@@ -171,7 +177,7 @@ class VlmNode(Node):
             DescribeScene, 'describe_scene', self._on_describe_scene,
             callback_group=self.slow_callbacks)
         # Same name as the service; its execute callback also runs on the workers.
-        self._action = SceneActionServer(self, 'describe_scene', self._answer)
+        self._action = SceneActionServer(self, 'describe_scene', self._answer_prompt)
         self._enable_service = self.create_service(SetBool, 'enable', self._on_enable)
         self._caption_running = threading.Lock()
         self._caption_timer = None
@@ -252,12 +258,20 @@ class VlmNode(Node):
         # Keep a reference only: conversion waits until a request needs this frame.
         self._frames_received += 1
         self._latest_frame = Frame(msg, time.monotonic(), self._frames_received)
+        self._history.add(self._latest_frame)
 
     def _on_describe_scene(self, request: DescribeScene.Request,
                            response: DescribeScene.Response) -> DescribeScene.Response:
-        return self._answer(request.prompt, response)
+        return self._answer(question_from_request(request), response)
 
-    def _answer(self, prompt: str, answer: Any, on_text: Optional[TextCallback] = None,
+    def _answer_prompt(self, prompt: str, answer: Any, on_text: Optional[TextCallback] = None,
+                       cancellation: Optional[Cancellation] = None) -> Any:
+        # The action's goal has only a prompt so far; with the request's other fields it
+        # would pass question_from_request(goal) to _answer instead.
+        return self._answer(SceneQuestion(prompt), answer, on_text, cancellation)
+
+    def _answer(self, question: SceneQuestion, answer: Any,
+                on_text: Optional[TextCallback] = None,
                 cancellation: Optional[Cancellation] = None) -> Any:
         """Fill a service response or action result (same fields) for one question."""
         settings = self._settings
@@ -267,8 +281,9 @@ class VlmNode(Node):
             return answer
         frame = self._latest_frame
         try:
-            description = self._describer.describe(
-                frame, prompt, settings, on_text, cancellation)
+            description = answer_question(
+                self._describer, question, self._history.frames(), settings,
+                on_text=on_text, cancellation=cancellation)
         except Exception as error:  # noqa: B902 - a request is answered, whatever went wrong
             if not isinstance(error, DescribeError):
                 self.get_logger().error(f'describe_scene: unexpected {error!r}')
@@ -278,13 +293,17 @@ class VlmNode(Node):
                 answer.description = error.text
             elif self.context.ok():  # at shutdown rosout is gone and rcl would complain
                 self.get_logger().warning(f'describe_scene failed: {error}')
-            if frame is not None:
+            if question.image is not None:
+                answer.image_stamp = question.image.header.stamp
+            elif frame is not None:
                 answer.image_stamp = frame.message.header.stamp
             return answer
         self._log_request('describe_scene', description)
         answer.success = True
         answer.description = description.text
         answer.image_stamp = description.frame.message.header.stamp
+        if hasattr(answer, 'image_stamps'):  # the action's result has no such field yet
+            answer.image_stamps = [f.message.header.stamp for f in description.all_frames]
         answer.latency = description.latency
         if settings.caption_image_answers:
             self._publish_caption_image(description)
@@ -302,6 +321,7 @@ class VlmNode(Node):
                 self.destroy_subscription(self._image_sub)
                 self._image_sub = None
                 self._latest_frame = None
+                self._history.clear()  # paused: no old frames described later, none held
                 self._schedule_captions(0.0)
             self.get_logger().info('enabled' if request.data else
                                    'disabled: camera unsubscribed, captions stopped, '
@@ -323,14 +343,24 @@ class VlmNode(Node):
         frame = self._latest_frame
         if frame is None or frame.sequence == self._last_captioned_sequence:
             return  # nothing new to say
+        settings = self._settings
+        if not self._scene_gate.should_caption(frame.message, settings.caption_min_change):
+            self._describer.stats.record_unchanged_skip()  # shown in /diagnostics
+            self.get_logger().debug(
+                f'caption skipped: the scene changed {self._scene_gate.last_change:.3f} < '
+                f'caption_min_change {settings.caption_min_change:g} since the last caption '
+                f'({self._scene_gate.skipped} skipped so far)')
+            return
         try:
-            description = self._describer.describe(frame, '', self._settings)
+            description = describe_for_caption(
+                self._describer, self._history.frames(), settings)
         except BusyError:
             return  # service calls hold every slot; the next tick tries again
         except Exception as error:  # noqa: B902 - the timer must keep its rhythm
             self._log_caption_error(str(error))
             return
-        self._last_captioned_sequence = frame.sequence
+        self._last_captioned_sequence = description.frame.sequence
+        self._scene_gate.captioned()
         self._caption_error = ('', 0.0)
         self._log_request('caption', description)
         self._publish_caption(description)
@@ -372,6 +402,9 @@ class VlmNode(Node):
             return SetParametersResult(successful=False, reason=str(error))
         if settings.caption_period != self._settings.caption_period and self._enabled:
             self._schedule_captions(settings.caption_period)
+        if (settings.history_size, settings.history_seconds) != (
+                self._settings.history_size, self._settings.history_seconds):
+            self._history.resize(settings.history_size, settings.history_seconds)
         self._settings = settings
         if self._alerts is not None:
             self._alerts.apply(settings)
@@ -419,6 +452,9 @@ class VlmNode(Node):
         image = description.image
         prepared = (f'{image.width}x{image.height} JPEG of {len(image.jpeg)} bytes'
                     if image is not None else 'no image')
+        frames = len(description.all_frames)
+        if frames > 1:
+            prepared = f'{frames} frames, the latest a {prepared},'
         self.get_logger().debug(
             f'{what}: frame age {description.frame_age * 1000:.0f} ms, prepared {prepared} '
             f'in {description.prepare_seconds * 1000:.1f} ms, model '

@@ -58,9 +58,12 @@ class ReceivedRequest:
     """One chat-completions request as the server parsed it."""
 
     body: dict[str, Any]
-    image: Optional[SeenImage]
-    prompt: str
+    image: Optional[SeenImage]  # the last image of the user message
+    prompt: str  # the last text of the user message
     authorization: str
+    # Every image and text of the user message, in order (several frames: label, image, ...).
+    images: list[SeenImage] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -220,6 +223,8 @@ class FakeVlmServer:
             def _complete(self, body: dict[str, Any]) -> None:
                 state = server.state
                 prompt, image, image_url = '', None, ''
+                images: list[SeenImage] = []
+                texts: list[str] = []
                 for message in body.get('messages', []):
                     content = message.get('content')
                     if message.get('role') != 'user' or not isinstance(content, list):
@@ -227,11 +232,13 @@ class FakeVlmServer:
                     for part in content:
                         if part.get('type') == 'text':
                             prompt = part['text']
+                            texts.append(prompt)
                         elif part.get('type') == 'image_url':
                             image_url = part['image_url']['url']
                             image = decode_data_url(image_url)
+                            images.append(image)
                 server.requests.append(ReceivedRequest(
-                    body, image, prompt, self.headers.get('Authorization', '')))
+                    body, image, prompt, self.headers.get('Authorization', ''), images, texts))
                 if state.delay and body.get('stream'):
                     # A model still loading: nothing sent yet, but a client leaving is seen.
                     if not self._wait_unless_closed(state.delay):

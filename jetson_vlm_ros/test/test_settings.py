@@ -65,6 +65,11 @@ DOCUMENTED = {
     'alert_rules': (tuple, (), None, False),
     'alert_period': (float, 0.0, (0.0, 3600.0), False),
     'alert_cooldown': (float, 30.0, (0.0, 86400.0), False),
+    'history_size': (int, 32, (1, 1000), False),
+    'history_seconds': (float, 10.0, (0.0, 3600.0), False),
+    'max_frames': (int, 8, (1, 64), False),
+    'caption_frames': (int, 1, (1, 64), False),
+    'caption_min_change': (float, 0.0, (0.0, 1.0), False),
 }
 DOCUMENTED_RANGES = [(name, kind, span) for name, (kind, _, span, _) in DOCUMENTED.items()
                      if span is not None]
@@ -121,7 +126,7 @@ def test_table_matches_settings_fields():
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
     assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS) + names(LISTS)) == \
         sorted(names(PARAMETERS))
-    assert len(FLOATS) == 7 and len(INTS) == 7 and len(STRINGS) == 8 and len(BOOLS) == 4
+    assert len(FLOATS) == 9 and len(INTS) == 10 and len(STRINGS) == 8 and len(BOOLS) == 4
     assert len(LISTS) == 1
 
 

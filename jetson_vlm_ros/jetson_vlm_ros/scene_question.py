@@ -1,0 +1,105 @@
+# Copyright 2026 jetson_vlm_ros contributors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+A DescribeScene request, read into plain fields, and answered from the frame history.
+
+Reads the request by field name, so an action goal that mirrors the request (or one that
+has only some of its fields) works alike: a missing field keeps the default, and the
+defaults mean the single-frame behaviour (the latest frame, a text answer).
+"""
+
+from dataclasses import dataclass, replace
+import time
+from typing import Any, Optional, Sequence
+
+from jetson_vlm_ros.frame_selection import (
+    check_frame_request, select_caption_frames, select_frames)
+from jetson_vlm_ros.scene_describer import (
+    DescribeError, Description, Frame, SceneDescriber, TextCallback)
+from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.streaming import Cancellation
+from jetson_vlm_ros.structured_answer import parse_response_format
+
+
+@dataclass(frozen=True)
+class SceneQuestion:
+    """What a client asks: about which frames, and in which form it wants the answer."""
+
+    prompt: str = ''
+    num_frames: int = 0  # 0 or 1: the latest frame only
+    frame_interval: float = 0.0  # seconds between frames; 0: spread over the history
+    image: Any = None  # a sensor_msgs/Image to describe instead of the camera's, or None
+    response_format: str = ''  # '' text, 'json', or a JSON Schema
+
+
+def question_from_request(request: Any) -> SceneQuestion:
+    """Read a DescribeScene request (or an action goal with the same fields)."""
+    image = getattr(request, 'image', None)
+    if image is not None and len(image.data) == 0:
+        image = None  # an empty image field: describe the camera
+    return SceneQuestion(
+        prompt=request.prompt,
+        num_frames=int(getattr(request, 'num_frames', 0)),
+        frame_interval=float(getattr(request, 'frame_interval', 0.0)),
+        image=image,
+        response_format=str(getattr(request, 'response_format', '')))
+
+
+def answer_question(describer: SceneDescriber, question: SceneQuestion,
+                    history: Sequence[Frame], settings: VlmSettings,
+                    started: Optional[float] = None,
+                    on_text: Optional[TextCallback] = None,
+                    cancellation: Optional[Cancellation] = None) -> Description:
+    """
+    Describe what question asks about, from history (oldest first); raise DescribeError.
+
+    on_text and cancellation stream the answer as SceneDescriber.describe does; every
+    outcome, a refused request included, is counted in the describer's stats.
+    """
+    def run() -> Description:
+        now = time.monotonic() if started is None else started
+        # Checked first: a bad schema or an impossible request never reaches the server.
+        answer_format = parse_response_format(question.response_format)
+        if question.image is not None:
+            if question.num_frames > 1:
+                raise DescribeError(
+                    f'a given image is described alone: num_frames must be 0 or 1 with it, '
+                    f'got {question.num_frames}')
+            frames, image_name = [Frame(question.image, now, 0)], 'the given image'
+        else:
+            check_frame_request(
+                question.num_frames, question.frame_interval, settings.max_frames)
+            describer.check_frame(history[-1] if history else None, settings, now)
+            frames = select_frames(history, question.num_frames, question.frame_interval)
+            image_name = 'the latest image'
+        description = describer.describe_frames(
+            frames, question.prompt, settings, now, image_name,
+            answer_format.server_parameter(), on_text, cancellation)
+        return replace(description, text=answer_format.check(description.text))
+
+    return describer.counted(run)
+
+
+def describe_for_caption(describer: SceneDescriber, history: Sequence[Frame],
+                         settings: VlmSettings) -> Description:
+    """Caption the latest caption_frames frames, spread over the caption period."""
+    def run() -> Description:
+        started = time.monotonic()
+        describer.check_frame(history[-1] if history else None, settings, started)
+        frames = select_caption_frames(
+            history, settings.caption_frames, settings.caption_period)
+        return describer.describe_frames(frames, '', settings, started)
+
+    return describer.counted(run)
