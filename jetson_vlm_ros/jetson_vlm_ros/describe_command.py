@@ -58,10 +58,26 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                              'cancelled after that')
     parser.add_argument('--server-timeout', type=float, default=10.0,
                         help='seconds to wait for the action server to appear (default: 10)')
+    parser.add_argument('-f', '--frames', type=int, default=0,
+                        help='describe this many recent camera frames in one request, oldest '
+                             'first (default: the latest frame only)')
+    parser.add_argument('-i', '--interval', type=float, default=0.0,
+                        help='seconds between those frames (default: spread over the history)')
+    parser.add_argument('--format', default='', dest='response_format',
+                        help="'json' for a JSON answer, or a JSON Schema the answer must match")
     arguments = parser.parse_args(argv)
     if arguments.timeout <= 0 or arguments.server_timeout <= 0:
         parser.error('timeouts must be positive')
+    if arguments.frames < 0 or arguments.interval < 0:
+        parser.error('--frames and --interval must not be negative')
     return arguments
+
+
+def goal_from(arguments: argparse.Namespace) -> 'DescribeScene.Goal':
+    """Build the action goal the command line asks for."""
+    return DescribeScene.Goal(
+        prompt=arguments.prompt, num_frames=arguments.frames,
+        frame_interval=arguments.interval, response_format=arguments.response_format)
 
 
 class StreamPrinter:
@@ -110,7 +126,7 @@ def run(arguments: argparse.Namespace, node: Node, executor: SingleThreadedExecu
     printer = StreamPrinter()
     deadline = time.monotonic() + arguments.timeout
     sent = client.send_goal_async(
-        DescribeScene.Goal(prompt=arguments.prompt),
+        goal_from(arguments),
         feedback_callback=lambda message: printer.show(message.feedback.text))
     goal_handle: Optional[Any] = None
     try:

@@ -33,8 +33,8 @@ from jetson_vlm_ros.streaming import Cancellation
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 
-# (prompt, result to fill, on_text, cancellation) -> the filled result; never raises.
-Answerer = Callable[[str, Any, Optional[TextCallback], Optional[Cancellation]], Any]
+# (goal, result to fill, on_text, cancellation) -> the filled result; never raises.
+Answerer = Callable[[Any, Any, Optional[TextCallback], Optional[Cancellation]], Any]
 
 # rclpy moves a goal to CANCELING only after the cancel callback returned: how long the
 # execute callback waits for that before it reports the goal as aborted instead.
@@ -93,7 +93,7 @@ class SceneActionServer:
             if goal_handle.is_cancel_requested:  # cancelled while queued for a worker
                 cancellation.cancel()
             result = self._answer(
-                goal_handle.request.prompt, DescribeScene.Result(), on_text, cancellation)
+                goal_handle.request, DescribeScene.Result(), on_text, cancellation)
         finally:
             with self._lock:
                 del self._cancellations[key]

@@ -177,7 +177,7 @@ class VlmNode(Node):
             DescribeScene, 'describe_scene', self._on_describe_scene,
             callback_group=self.slow_callbacks)
         # Same name as the service; its execute callback also runs on the workers.
-        self._action = SceneActionServer(self, 'describe_scene', self._answer_prompt)
+        self._action = SceneActionServer(self, 'describe_scene', self._answer_goal)
         self._enable_service = self.create_service(SetBool, 'enable', self._on_enable)
         self._caption_running = threading.Lock()
         self._caption_timer = None
@@ -264,11 +264,10 @@ class VlmNode(Node):
                            response: DescribeScene.Response) -> DescribeScene.Response:
         return self._answer(question_from_request(request), response)
 
-    def _answer_prompt(self, prompt: str, answer: Any, on_text: Optional[TextCallback] = None,
-                       cancellation: Optional[Cancellation] = None) -> Any:
-        # The action's goal has only a prompt so far; with the request's other fields it
-        # would pass question_from_request(goal) to _answer instead.
-        return self._answer(SceneQuestion(prompt), answer, on_text, cancellation)
+    def _answer_goal(self, goal: Any, answer: Any, on_text: Optional[TextCallback] = None,
+                     cancellation: Optional[Cancellation] = None) -> Any:
+        # The action's goal has the service request's fields.
+        return self._answer(question_from_request(goal), answer, on_text, cancellation)
 
     def _answer(self, question: SceneQuestion, answer: Any,
                 on_text: Optional[TextCallback] = None,
@@ -302,8 +301,7 @@ class VlmNode(Node):
         answer.success = True
         answer.description = description.text
         answer.image_stamp = description.frame.message.header.stamp
-        if hasattr(answer, 'image_stamps'):  # the action's result has no such field yet
-            answer.image_stamps = [f.message.header.stamp for f in description.all_frames]
+        answer.image_stamps = [f.message.header.stamp for f in description.all_frames]
         answer.latency = description.latency
         if settings.caption_image_answers:
             self._publish_caption_image(description)

@@ -21,6 +21,7 @@ import time
 from conftest import HAVE_ROS, make_image, solid, wait_for
 from fake_vlm_server import describe_seen, FakeVlmServer
 import pytest
+from test_frame_requests import publish_sequence
 
 if HAVE_ROS:
     from action_msgs.msg import GoalStatus
@@ -46,10 +47,10 @@ def server():
 class Goal:
     """One goal sent to describe_scene, with the feedback it received."""
 
-    def __init__(self, client: 'ActionClient', prompt: str = '') -> None:
+    def __init__(self, client: 'ActionClient', prompt: str = '', **fields) -> None:
         self.feedback: list[tuple[float, str, int]] = []
         self._sent = client.send_goal_async(
-            DescribeScene.Goal(prompt=prompt), feedback_callback=self._on_feedback)
+            DescribeScene.Goal(prompt=prompt, **fields), feedback_callback=self._on_feedback)
         self.handle = wait_for(lambda: self._sent.done() and self._sent.result(), 10.0,
                                'the goal to be accepted')
         assert self.handle.accepted
@@ -245,3 +246,28 @@ def test_many_goals_with_random_cancels_leave_nothing_behind(make_harness, serve
         wait_for(lambda: threading.active_count() <= threads_before, 5.0,
                  f'threads back to {threads_before} (now {threading.active_count()})')
         assert Goal(client).result().result.success
+
+
+def test_goal_takes_the_service_request_fields(make_harness, server):
+    """num_frames, frame_interval, image and response_format act as in the service."""
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
+                           history_seconds=0.0)
+    client = action_client(harness)
+    publish_sequence(harness, (1, 2, 3), gap=0.3)
+    several = Goal(client, 'What changed?', num_frames=2, frame_interval=0.3).result().result
+    assert several.success, several.error
+    assert [t.sec for t in several.image_stamps] == [2, 3]
+    assert len(server.requests[-1].images) == 2
+    given = make_image(solid((0, 0, 255), 20, 10), stamp_sec=77)
+    other = Goal(client, 'And this?', image=given).result().result
+    assert other.success, other.error
+    assert server.requests[-1].images[0].mean_rgb[2] > 200
+    assert other.image_stamp.sec == 77
+    server.state.answer_text = '{"moved": true}'
+    as_json = Goal(client, 'Did it move?', response_format='json').result().result
+    assert as_json.success and as_json.description == '{"moved": true}', as_json.error
+    assert server.requests[-1].body['response_format'] == {'type': 'json_object'}
+    asked = len(server.requests)
+    bad = Goal(client, 'Where?', response_format='{"type": "objekt"}').result().result
+    assert not bad.success and 'not a valid JSON Schema' in bad.error
+    assert len(server.requests) == asked  # refused before the server

@@ -120,3 +120,13 @@ def test_stream_printer_prints_only_what_is_new():
     printer.show('Rewritten.')  # no longer a continuation: start a new line
     printer.finish('Rewritten. Done.')
     assert out.getvalue() == 'The door is open.\nRewritten. Done.\n'
+
+
+def test_options_fill_the_goal_fields():
+    from jetson_vlm_ros.describe_command import goal_from, parse_arguments
+    goal = goal_from(parse_arguments(
+        ['Which way?', '-f', '4', '-i', '0.5', '--format', 'json']))
+    assert (goal.prompt, goal.num_frames, goal.frame_interval, goal.response_format) == \
+        ('Which way?', 4, 0.5, 'json')
+    plain = goal_from(parse_arguments(['Door?']))
+    assert (plain.num_frames, plain.frame_interval, plain.response_format) == (0, 0.0, '')
