@@ -15,10 +15,9 @@
 """vlm_node beyond one frame (history, several frames, given image, JSON, captions): real DDS."""
 
 import json
-import re
 import time
 
-from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid, wait_for
+from conftest import HAVE_ROS, make_image, mean_rgb, ROS_SKIP_REASON, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -35,12 +34,6 @@ pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
 def server():
     with FakeVlmServer() as running:
         yield running
-
-
-def mean_rgb(text: str) -> tuple[int, ...]:
-    match = re.search(r'mean_rgb=(\d+),(\d+),(\d+)', text)
-    assert match, f'no mean colour in answer {text!r}'
-    return tuple(int(v) for v in match.groups())
 
 
 def latest_stamp(harness) -> int:

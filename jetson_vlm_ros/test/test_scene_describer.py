@@ -17,7 +17,7 @@
 import threading
 import time
 
-from conftest import FakeImage
+from conftest import FakeImage, mean_rgb
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.scene_describer import (
     BusyError, DescribeError, Frame, RequestSlots, SceneDescriber)
@@ -59,11 +59,6 @@ def describer():
     made = SceneDescriber(SOURCE, 2)
     yield made
     made.close()
-
-
-def mean_rgb(text: str) -> tuple[int, ...]:
-    part = text.split('mean_rgb=')[1].split()[0]
-    return tuple(int(v) for v in part.split(','))
 
 
 def test_no_frame_names_the_image_source(describer):

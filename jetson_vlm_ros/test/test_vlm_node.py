@@ -15,11 +15,10 @@
 """vlm_node end to end: real rclpy over DDS, a real loopback VLM server."""
 
 import os
-import re
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid, wait_for
+from conftest import HAVE_ROS, make_image, mean_rgb, ROS_SKIP_REASON, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -39,12 +38,6 @@ RED, BLUE = (255, 0, 0), (0, 0, 255)
 def server():
     with FakeVlmServer() as running:
         yield running
-
-
-def mean_rgb(text: str) -> tuple[int, ...]:
-    match = re.search(r'mean_rgb=(\d+),(\d+),(\d+)', text)
-    assert match, f'no mean colour in answer {text!r}'
-    return tuple(int(v) for v in match.groups())
 
 
 def describe(harness, prompt: str = '', timeout: float = 10.0):
