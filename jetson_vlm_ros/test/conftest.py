@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any, Callable, Iterator, Optional
 
+from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.fastdds_profile import profile_environment
 import numpy as np
 import pytest
@@ -201,12 +202,17 @@ def make_harness():
         harness.close()
 
 
-# --- shared by the fault tests (test_server_faults.py, test_camera_faults.py, test_callers.py,
-# test_parameter_handling.py, test_leaks.py, test_secrets.py) ------------------------------
+# --- shared by the tests that run ROS or the loopback server -------------------------------
 
-requires_ros = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+requires_ros = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
+
+
+@pytest.fixture
+def server():
+    """Run the loopback OpenAI-compatible server for one test."""
+    with FakeVlmServer() as running:
+        yield running
+
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RED, GREEN = (255, 0, 0), (0, 255, 0)

@@ -24,16 +24,14 @@ about SERVER_DELAY.
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
+from conftest import HAVE_ROS, make_image, requires_ros, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
 if HAVE_ROS:
     from jetson_vlm_interfaces.srv import DescribeScene
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 SERVER_DELAY = 3.0
 # "At once": a busy answer may take at most this fraction of the server's delay.

@@ -16,10 +16,8 @@
 
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
-from fake_vlm_server import FakeVlmServer
+from conftest import HAVE_ROS, make_image, requires_ros, solid, wait_for
 import numpy as np
-import pytest
 
 if HAVE_ROS:
     from jetson_vlm_interfaces.srv import DescribeScene
@@ -27,15 +25,7 @@ if HAVE_ROS:
     from sensor_msgs.msg import Image
     from std_msgs.msg import String
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / sensor_msgs not importable: build with colcon '
-                         'and source install/setup.bash')
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
+pytestmark = requires_ros
 
 
 def pixels(msg) -> np.ndarray:

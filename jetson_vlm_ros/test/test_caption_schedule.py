@@ -28,9 +28,8 @@ import threading
 import time
 from typing import Iterator
 
-from conftest import HAVE_ROS, make_image, RosHarness, solid, wait_for
+from conftest import HAVE_ROS, make_image, requires_ros, RosHarness, solid, wait_for
 from fake_vlm_server import FakeVlmServer, ServerState
-import pytest
 
 if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
@@ -38,17 +37,9 @@ if HAVE_ROS:
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 RED = (255, 0, 0)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeVlmServer]:
-    with FakeVlmServer() as running:
-        yield running
 
 
 @contextmanager

@@ -18,13 +18,12 @@ import os
 import subprocess
 import sys
 
-from conftest import HAVE_ROS, ROS_SKIP_REASON
-import pytest
+from conftest import requires_ros
 
 TEST_DIR = os.path.dirname(os.path.abspath(__file__))
 PACKAGE_DIR = os.path.dirname(TEST_DIR)
 
-pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
+pytestmark = requires_ros
 
 
 def run_without_interfaces(ci: str) -> subprocess.CompletedProcess:

@@ -18,9 +18,8 @@ import random
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
-from fake_vlm_server import describe_seen, FakeVlmServer
-import pytest
+from conftest import HAVE_ROS, make_image, requires_ros, solid, wait_for
+from fake_vlm_server import describe_seen
 from test_frame_requests import publish_sequence
 
 if HAVE_ROS:
@@ -30,18 +29,10 @@ if HAVE_ROS:
     from rcl_interfaces.srv import GetParameters
     from rclpy.action import ActionClient
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 RED = (255, 0, 0)
 LONG_ANSWER = ' '.join(f'word{i}' for i in range(200))
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
 
 
 class Goal:

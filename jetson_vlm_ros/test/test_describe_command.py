@@ -20,21 +20,11 @@ import subprocess
 import sys
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
-from fake_vlm_server import FakeVlmServer
-import pytest
+from conftest import make_image, requires_ros, solid, wait_for
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
 
 
 def start_describe(*arguments: str) -> subprocess.Popen:

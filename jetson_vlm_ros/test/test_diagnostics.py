@@ -18,16 +18,13 @@ import os
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, solid, wait_for
+from conftest import HAVE_ROS, make_image, requires_ros, solid, wait_for
 from fake_vlm_server import FakeVlmServer
-import pytest
 
 if HAVE_ROS:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / diagnostic_msgs not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 OK, WARN, ERROR = b'\x00', b'\x01', b'\x02'
 

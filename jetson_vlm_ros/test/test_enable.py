@@ -20,10 +20,8 @@ import subprocess
 import sys
 import time
 
-from conftest import HAVE_ROS, make_image, solid, start_node, wait_for
-from fake_vlm_server import FakeVlmServer
+from conftest import HAVE_ROS, make_image, requires_ros, solid, start_node, wait_for
 import psutil
-import pytest
 
 if HAVE_ROS:
     from action_msgs.msg import GoalStatus
@@ -33,15 +31,7 @@ if HAVE_ROS:
     from std_msgs.msg import String
     from std_srvs.srv import SetBool
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / std_srvs not importable: build with colcon '
-                         'and source install/setup.bash')
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
+pytestmark = requires_ros
 
 
 def set_enabled(harness, value: bool):

@@ -17,8 +17,7 @@
 import json
 import time
 
-from conftest import HAVE_ROS, make_image, mean_rgb, ROS_SKIP_REASON, solid, wait_for
-from fake_vlm_server import FakeVlmServer
+from conftest import HAVE_ROS, make_image, mean_rgb, requires_ros, solid, wait_for
 import pytest
 
 if HAVE_ROS:
@@ -27,13 +26,7 @@ if HAVE_ROS:
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
     from rcl_interfaces.srv import SetParameters
 
-pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
+pytestmark = requires_ros
 
 
 def latest_stamp(harness) -> int:

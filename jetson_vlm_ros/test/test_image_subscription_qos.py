@@ -28,7 +28,7 @@ from pathlib import Path
 import threading
 from typing import Any, Callable, Iterator
 
-from conftest import HAVE_ROS, wait_for
+from conftest import HAVE_ROS, requires_ros, wait_for
 import pytest
 
 if HAVE_ROS:
@@ -39,9 +39,7 @@ if HAVE_ROS:
     from rclpy.node import Node
     from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 _names = itertools.count()

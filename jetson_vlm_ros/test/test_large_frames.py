@@ -26,17 +26,14 @@ import subprocess
 import sys
 from typing import Callable
 
-from conftest import HAVE_ROS, wait_for
+from conftest import HAVE_ROS, requires_ros, wait_for
 from fake_vlm_server import FakeVlmServer
-import pytest
 
 if HAVE_ROS:
     from conftest import RosHarness
     from jetson_vlm_interfaces.srv import DescribeScene
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 CAMERA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'camera_process.py')
 COLOUR = (200, 40, 90)

@@ -49,12 +49,6 @@ def settings(server=None, **changes):
 
 
 @pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
-
-
-@pytest.fixture
 def describer():
     made = SceneDescriber(SOURCE, 2)
     yield made

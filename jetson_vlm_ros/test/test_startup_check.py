@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, Iterator
 
-from conftest import HAVE_ROS, wait_for
+from conftest import HAVE_ROS, requires_ros, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -35,9 +35,7 @@ if HAVE_ROS:
     from rclpy.node import Node
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_ROS, reason='rclpy / jetson_vlm_interfaces not importable: build with colcon '
-                         'and source install/setup.bash')
+pytestmark = requires_ros
 
 
 class RosoutWatcher:

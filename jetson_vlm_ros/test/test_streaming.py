@@ -17,7 +17,6 @@
 import threading
 import time
 
-from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
 from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
 import pytest
@@ -27,12 +26,6 @@ TINY = VlmRequest(model='gemma3:4b', prompt='Hi', image_data_url=(
     'data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDBQNDAsLDBkSEw8U'
     'HRofHh0aHBwgJC4nICIsIxwcKDcpLDAxNDQ0Hyc5PTgyPC4zNDL/wAALCAABAAEBAREA/8QAFAABAAAAAAAAAAAA'
     'AAAAAAAACf/EABQQAQAAAAAAAAAAAAAAAAAAAAD/2gAIAQEAAD8AKp//2Q=='))
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
 
 
 def test_cancellation_runs_each_abort_once_and_late_ones_at_once():

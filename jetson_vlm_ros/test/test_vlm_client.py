@@ -18,7 +18,6 @@ import json
 import socket
 import time
 
-from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.image_conversion import PixelArray
 from jetson_vlm_ros.image_encoding import encode_pixels
 from jetson_vlm_ros.vlm_client import (
@@ -37,12 +36,6 @@ def request(**changes) -> VlmRequest:
               'system_prompt': '', 'max_tokens': 64, 'temperature': 0.1}
     fields.update(changes)
     return VlmRequest(**fields)
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
 
 
 def closed_port() -> int:

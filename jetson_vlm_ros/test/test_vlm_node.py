@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, mean_rgb, ROS_SKIP_REASON, solid, wait_for
+from conftest import HAVE_ROS, make_image, mean_rgb, requires_ros, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -29,15 +29,9 @@ if HAVE_ROS:
     from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
     from std_msgs.msg import String
 
-pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
+pytestmark = requires_ros
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
-
-
-@pytest.fixture
-def server():
-    with FakeVlmServer() as running:
-        yield running
 
 
 def describe(harness, prompt: str = '', timeout: float = 10.0):

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import time
 
-from conftest import HAVE_ROS, make_image, ROS_SKIP_REASON, solid, start_node, wait_for
+from conftest import HAVE_ROS, make_image, requires_ros, solid, start_node, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -31,7 +31,7 @@ if HAVE_ROS:
     from sensor_msgs.msg import Image
     from jetson_vlm_interfaces.srv import DescribeScene
 
-pytestmark = pytest.mark.skipif(not HAVE_ROS, reason=ROS_SKIP_REASON)
+pytestmark = requires_ros
 
 
 def test_invalid_parameter_at_start_stops_with_its_name_and_range():
