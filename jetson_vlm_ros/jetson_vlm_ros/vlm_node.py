@@ -34,6 +34,7 @@ from jetson_vlm_interfaces.srv import DescribeScene
 from jetson_vlm_ros.alert_monitor import AlertMonitor
 from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
 from jetson_vlm_ros.frame_history import FrameHistory
+from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
 from jetson_vlm_ros.gateway_bridge import GatewayBridge
 from jetson_vlm_ros.health import CameraFacts
 from jetson_vlm_ros.image_conversion import (
@@ -525,10 +526,12 @@ def main(args: Optional[list[str]] = None) -> None:
     stop = _StopOnce()
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    malloc_setting = keep_freed_frames_in_process()  # before the first frame is allocated
     rclpy.init(args=args)
     node: Optional[VlmNode] = None
     try:
         node = VlmNode()
+        node.get_logger().debug(malloc_setting)
         executor = node.make_executor()  # kept: destroy_node() waits on its callbacks
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
