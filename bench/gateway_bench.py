@@ -111,9 +111,9 @@ def prepared_url() -> tuple[str, float]:
     times = []
     for _ in range(30):
         start = time.perf_counter()
-        image = encode_image_message(msg, 896, 85)
+        url = encode_image_message(msg, 896, 85).data_url_bytes()  # what the gateway pastes
         times.append(time.perf_counter() - start)
-    return image.data_url(), median(times)
+    return url.decode('ascii'), median(times)
 
 
 def camera_path_cpu(pid: int) -> tuple[float, int]:
@@ -177,18 +177,21 @@ def bench_gateway(row: Any, verdict: Callable[[bool], str], calls: int,
         via, straight = alternate(lambda: gateway.complete(body('ros://latest')),
                                   lambda: direct.complete(body(url)), calls)
         after = camera_state(port)
+        # The node's own median over its last 50 preparations: these requests' frames.
+        in_node = after['gateway_prepare_ms'] / 1e3
         prepared = after['gateway_frames_prepared'] - before['gateway_frames_prepared']
         reused = after['gateway_frames_reused'] - before['gateway_frames_reused']
         sizes = {(r.image.width, r.image.height) for r in setup.server.requests[-10:]}
         extra = median(via) - median(straight)
         rows.append(row(
             f'10. gateway ros://latest vs direct with a prepared image, median of {calls} '
-            f'(1920x1080 rgb8 camera at 15 Hz; server saw {sizes}; frame preparation '
-            f'{prepare * 1e3:.2f} ms; {prepared} frames prepared, {reused} requests reused the '
-            f'frame prepared for the one before)', f'{median(via) * 1e3:.1f} ms',
-            f'{median(straight) * 1e3:.1f} ms', f'+{extra * 1e3:.1f} ms',
-            f'<= 5 ms + preparation ({5 + prepare * 1e3:.1f} ms)',
-            verdict(extra <= 0.005 + prepare)))
+            f'(1920x1080 rgb8 camera at 15 Hz; server saw {sizes}; frame preparation, JPEG '
+            f'and data URL: {in_node * 1e3:.2f} ms in the node for these requests, '
+            f'{prepare * 1e3:.2f} ms in the bench process; {prepared} frames prepared, '
+            f'{reused} requests reused the frame prepared for the one before)',
+            f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms',
+            f'+{extra * 1e3:.1f} ms', f'<= 5 ms + preparation in the node '
+            f'({5 + in_node * 1e3:.1f} ms)', verdict(extra <= 0.005 + in_node)))
         gateway_stream = Connection(port, '/v1/chat/completions')
         direct_stream = Connection(setup.server.port, '/v1/chat/completions')
         via, straight = alternate(lambda: gateway_stream.first_chunk(body(url, True)),

@@ -43,6 +43,7 @@ IDLE_TOPIC_S = 60.0
 # A topic subscribed just now gets this long to deliver its first frame.
 FIRST_FRAME_WAIT_S = 2.0
 RECENT_CAPTIONS = 20
+RECENT_PREPARATIONS = 50
 LOOPBACK_HOSTS = ('localhost', '::1')
 
 
@@ -91,10 +92,12 @@ class GatewayBridge:
         self.recent_captions: deque = deque(maxlen=RECENT_CAPTIONS)
         # The last prepared image per source: clients asking about the same frame (several
         # at once, or one faster than the camera) share one preparation.
-        self._prepared: dict[str, tuple[tuple[int, float, int, int], Any]] = {}
+        self._prepared: dict[str, tuple[tuple[int, float, int, int], bytes]] = {}
         self._prepared_lock = threading.Lock()
         self.frames_prepared = 0
         self.frames_reused = 0
+        # Seconds each recent preparation took (JPEG and data URL), for /health.
+        self._prepare_times: deque = deque(maxlen=RECENT_PREPARATIONS)
         self.alert_state: Callable[[], dict[str, Any]] = lambda: {'rules': [], 'period': 0.0}
         self._drop_timer = node.create_timer(IDLE_TOPIC_S / 6, self._drop_unused)
         self.gateway: Optional[OpenAiGateway] = None
@@ -139,7 +142,7 @@ class GatewayBridge:
 
     # --- GatewayBackend ----------------------------------------------------------------
 
-    def prepared_image(self, source: str, settings: VlmSettings) -> Any:
+    def prepared_data_url(self, source: str, settings: VlmSettings) -> bytes:
         """Return the latest frame of source as the node would send it; raise DescribeError."""
         if source in ('latest', self._camera_topic):
             frame, name = self._latest_frame(), self._camera_topic
@@ -152,17 +155,20 @@ class GatewayBridge:
             if cached is not None and cached[0] == key:
                 self.frames_reused += 1
                 return cached[1]
+        started = time.perf_counter()
         try:
             image = self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
+            url = image.data_url_bytes()
         except ImageConversionError as error:
             raise DescribeError(f'cannot use the latest image: {error}') from None
         except Exception as error:  # noqa: B902 - e.g. cv2.error, as SceneDescriber does
             raise DescribeError(
                 f'cannot use the latest image: {type(error).__name__}: {error}') from None
         with self._prepared_lock:
-            self._prepared[name] = (key, image)
+            self._prepared[name] = (key, url)
             self.frames_prepared += 1
-        return image
+            self._prepare_times.append(time.perf_counter() - started)
+        return url
 
     def image_topics(self) -> list[str]:
         """Return the image topics on the ROS graph."""
@@ -177,7 +183,13 @@ class GatewayBridge:
                 'age_s': None if frame is None
                 else round(time.monotonic() - frame.received_at, 3),
                 'gateway_frames_prepared': self.frames_prepared,
-                'gateway_frames_reused': self.frames_reused}
+                'gateway_frames_reused': self.frames_reused,
+                'gateway_prepare_ms': self._median_prepare_ms()}
+
+    def _median_prepare_ms(self) -> Optional[float]:
+        with self._prepared_lock:
+            times = sorted(self._prepare_times)
+        return round(times[len(times) // 2] * 1e3, 2) if times else None
 
     def status(self) -> dict[str, Any]:
         """Return what the status page shows."""

@@ -47,6 +47,10 @@ class EncodedImage:
         """Return the image as a ``data:image/jpeg;base64,...`` URL."""
         return 'data:image/jpeg;base64,' + base64.b64encode(self.jpeg).decode('ascii')
 
+    def data_url_bytes(self) -> bytes:
+        """Return the data URL as ASCII bytes, ready to paste into an encoded JSON body."""
+        return b'data:image/jpeg;base64,' + base64.b64encode(self.jpeg)
+
 
 def fit_within(width: int, height: int, max_size: int) -> tuple[int, int]:
     """Return (width, height) scaled so the longest side is at most max_size; never upscale."""

@@ -32,6 +32,7 @@ import hmac
 import inspect
 import json
 import os
+import secrets
 import threading
 from typing import Any, Callable, Optional, Protocol
 from urllib.parse import urlparse
@@ -102,8 +103,12 @@ class GatewayBackend(Protocol):
     def refusal(self) -> Optional[str]:
         """Return why the node answers no request now (e.g. disabled), or None."""
 
-    def prepared_image(self, source: str, settings: VlmSettings) -> Any:
-        """Return the EncodedImage of source ('latest' or a topic); raise DescribeError."""
+    def prepared_data_url(self, source: str, settings: VlmSettings) -> bytes:
+        """
+        Return the latest frame of source ('latest' or a topic) as a data URL.
+
+        Raises DescribeError, with the service's text, when there is no frame to use.
+        """
 
     def image_topics(self) -> list[str]:
         """Return the image topics on the ROS graph."""
@@ -188,6 +193,27 @@ def attach_camera(body: dict[str, Any], source: str) -> None:
                 message['content'] = [{'type': 'text', 'text': str(content or '')}, image]
             return
     raise GatewayError(400, 'a camera model needs a user message to attach the frame to')
+
+
+def encode_with_images(body: dict[str, Any], images: dict[str, bytes]) -> bytes:
+    """
+    Return body as JSON bytes, each placeholder URL in it replaced by its data URL.
+
+    A frame's data URL is some 100 kB of base64, which needs no JSON escaping: pasting it
+    into the encoded body spares json.dumps scanning it (about 1 ms per 1080p frame).
+    """
+    payload = json.dumps(body).encode()
+    for placeholder, data_url in images.items():
+        payload = payload.replace(json.dumps(placeholder).encode(), b'"' + data_url + b'"')
+    return payload
+
+
+def unused_placeholder(raw: bytes) -> str:
+    """Return a random token that the client's request body does not contain."""
+    while True:
+        token = f'ros-image-{secrets.token_hex(16)}'
+        if token.encode() not in raw:
+            return token
 
 
 def keys_match(given: str, expected: str) -> bool:
@@ -369,29 +395,36 @@ class OpenAiGateway:
                 {'Retry-After': str(RETRY_AFTER_S)})
         try:
             if ros_parts:
-                await asyncio.get_running_loop().run_in_executor(
-                    None, self._fill_images, ros_parts, settings)
-            # Unchanged requests go out as received: no second JSON encoding of their images.
-            unchanged = not ros_parts and camera is None and given_model == model
-            payload = raw if unchanged else json.dumps(body).encode()
+                images = await asyncio.get_running_loop().run_in_executor(
+                    None, self._fill_images, ros_parts, settings, raw)
+                payload = encode_with_images(body, images)
+            elif camera is None and given_model == model:
+                payload = raw  # unchanged: no second JSON encoding of its images
+            else:
+                payload = json.dumps(body).encode()
             return await self._forward(request, payload, body, settings)
         finally:
             self.backend.slots.release()
 
-    def _fill_images(self, parts: list[tuple[dict[str, Any], str]],
-                     settings: VlmSettings) -> None:
-        urls: dict[str, str] = {}
+    def _fill_images(self, parts: list[tuple[dict[str, Any], str]], settings: VlmSettings,
+                     raw: bytes) -> dict[str, bytes]:
+        """Point each ros:// part at a placeholder; return placeholder -> data URL."""
+        placeholders: dict[str, str] = {}
+        images: dict[str, bytes] = {}
         for part, topic in parts:
-            if topic not in urls:
+            if topic not in placeholders:
                 try:
-                    urls[topic] = self.backend.prepared_image(topic, settings).data_url()
+                    url = self.backend.prepared_data_url(topic, settings)
                 except DescribeError as error:
                     raise GatewayError(400, str(error)) from None
+                placeholder = unused_placeholder(raw)
+                placeholders[topic], images[placeholder] = placeholder, url
             detail = part['image_url'].get('detail') if isinstance(part['image_url'], dict) \
                 else None
-            part['image_url'] = {'url': urls[topic]}
+            part['image_url'] = {'url': placeholders[topic]}
             if detail:
                 part['image_url']['detail'] = detail
+        return images
 
     async def _forward(self, request: web.Request, payload: bytes, body: dict[str, Any],
                        settings: VlmSettings) -> web.StreamResponse:

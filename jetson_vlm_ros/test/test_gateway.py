@@ -31,6 +31,8 @@ from typing import Any, Iterator, Optional
 from conftest import (
     HAVE_ROS, make_image, mean_rgb, module_harness, publishing, requires_ros, solid, wait_for)
 from fake_vlm_server import FakeVlmServer
+from jetson_vlm_ros.image_conversion import PixelArray
+from jetson_vlm_ros.image_encoding import encode_pixels
 import pytest
 
 if HAVE_ROS:
@@ -136,6 +138,29 @@ def test_ros_latest_reaches_the_server_as_the_camera_frame(gateway):
     assert seen.prompt == 'what is there?'
     url = seen.body['messages'][0]['content'][1]['image_url']['url']
     assert url.startswith('data:image/jpeg;base64,')
+
+
+def test_several_images_in_one_request_each_reach_the_server(gateway):
+    # The camera twice (one with a detail), a client's own image between them, and a
+    # text that happens to look like an image placeholder: each arrives as sent or filled.
+    own = encode_pixels(PixelArray(solid(BLUE, 64, 48), 'RGB'), 896, 90).data_url()
+    content = [
+        {'type': 'text', 'text': 'ros-image-0123 "ros://latest"'},
+        {'type': 'image_url', 'image_url': {'url': 'ros://latest', 'detail': 'low'}},
+        {'type': 'image_url', 'image_url': {'url': own}},
+        {'type': 'image_url', 'image_url': {'url': 'ros://latest'}}]
+    status, _, body = gateway.post({'messages': [{'role': 'user', 'content': content}]})
+    assert status == 200, body
+    seen = gateway.server.requests[-1]
+    assert [(image.width, image.height) for image in seen.images] == [
+        (640, 480), (64, 48), (640, 480)]
+    for image, colour in zip(seen.images, (RED, BLUE, RED), strict=True):
+        assert image.mean_rgb == pytest.approx(colour, abs=3)
+    parts = seen.body['messages'][0]['content']
+    assert parts[0] == content[0]
+    assert parts[1]['image_url']['detail'] == 'low'
+    assert parts[1]['image_url']['url'] == parts[3]['image_url']['url']  # the same frame
+    assert parts[2]['image_url']['url'] == own
 
 
 def test_model_omitted_is_the_nodes_model(gateway):
@@ -253,12 +278,15 @@ def test_clients_leaving_mid_stream_give_their_slot_back(gateway):
 
 
 def test_health_reports_camera_server_and_requests(gateway):
+    assert gateway.post({'messages': ask('a frame to prepare', 'ros://latest')})[0] == 200
     status, _, raw = gateway.http('GET', '/health')
     health = json.loads(raw)
     assert status == 200
     assert health['status'] == 'ok'
     assert health['camera']['topic'] == f'{gateway.ns}/camera/image_raw'
     assert 0 <= health['camera']['age_s'] < 2.0 and health['camera']['frames_received'] > 0
+    assert health['camera']['gateway_frames_prepared'] > 0
+    assert 0 < health['camera']['gateway_prepare_ms'] < 1000
     assert health['server']['reachable'] is True and health['server']['model_present'] is True
     assert health['requests_in_flight'] == 0 and health['max_concurrent_requests'] == 2
 

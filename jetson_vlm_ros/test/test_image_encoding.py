@@ -143,6 +143,11 @@ def test_data_url_carries_the_jpeg():
     assert base64.b64decode(url[len(prefix):], validate=True) == encoded.jpeg
 
 
+def test_data_url_bytes_are_the_data_url():
+    encoded = encode_image_message(message(textured(30, 40), 'rgb8'), 896, 80)
+    assert encoded.data_url_bytes() == encoded.data_url().encode('ascii')
+
+
 def test_jpeg_quality_changes_size():
     msg = message(textured(120, 160), 'bgr8')
     low = encode_image_message(msg, 896, 20).jpeg
