@@ -34,12 +34,11 @@ import tempfile
 import threading
 import time
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PACKAGE_ROOT = os.path.join(REPO_ROOT, 'jetson_vlm_ros')
-sys.path.insert(0, os.path.join(PACKAGE_ROOT, 'test'))
-os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-# 640x480 rgb8 is 900 KB: more than Fast DDS's default shared-memory segment.
-os.environ.setdefault('FASTDDS_BUILTIN_TRANSPORTS', 'LARGE_DATA')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# 640x480 rgb8 is 900 KB: more than Fast DDS's default shared-memory segment, so this
+# process and the node load the package's profile for large frames, as the bench does.
+from common import PACKAGE_ROOT, setup_environment  # noqa: E402 - after sys.path
+setup_environment()
 
 from fake_vlm_server import FakeVlmServer, ServerState  # noqa: E402 - after sys.path
 from jetson_vlm_interfaces.srv import DescribeScene  # noqa: E402

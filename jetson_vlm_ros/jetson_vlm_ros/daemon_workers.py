@@ -56,6 +56,10 @@ class DaemonWorkers:
         finally:
             with self._lock:
                 self._pending.discard(future)
+            # A raised exception's traceback holds this frame, and the future holds the
+            # exception: a reference cycle that would keep the request's frames (MBs of
+            # pixels) alive until Python's rare full garbage collection.
+            del future
 
     def submit(self, call: Callable[[], object]) -> None:
         """Run call on a worker without waiting for it; what it raises is its own business."""
@@ -95,6 +99,8 @@ class DaemonWorkers:
                 _settle(future.set_exception, error)
             else:
                 _settle(future.set_result, result)
+            # An idle worker holds nothing of its last call (the call holds frames).
+            job = call = future = result = None
 
 
 def _settle(setter: Callable[[object], None], value: object) -> None:

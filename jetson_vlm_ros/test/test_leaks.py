@@ -18,14 +18,21 @@ vlm_node leaves nothing behind: no request slot, thread or server request outliv
 Real rclpy over DDS and a real loopback HTTP server (fake_vlm_server.py); nothing mocked.
 """
 
+import gc
+import http.client
+import json
+import socket
 import threading
 from typing import Callable
 
 from conftest import Caller, HAVE_ROS, make_image, RED, requires_ros, RosHarness, solid, wait_for
 from fake_vlm_server import FakeVlmServer
+import pytest
 
 if HAVE_ROS:
+    from jetson_vlm_interfaces.action import DescribeScene as DescribeSceneAction
     from jetson_vlm_interfaces.srv import DescribeScene
+    from rclpy.action import ActionClient
     from rclpy.node import Node
 
 pytestmark = requires_ros
@@ -64,3 +71,79 @@ def test_caller_that_gives_up_leaves_nothing_behind(
             answer, _ = caller.call('still there?')
     assert answer.success, answer.error
     assert answer.description.endswith('prompt=still there?')
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def _fail_by_service(harness: 'RosHarness', server: FakeVlmServer, caller: Caller) -> None:
+    answer, _ = caller.call()
+    assert not answer.success and 'HTTP 500' in answer.error, answer.error
+
+
+def _fail_by_action(harness: 'RosHarness', server: FakeVlmServer, caller: Caller) -> None:
+    client = ActionClient(harness.tester, DescribeSceneAction, 'describe_scene')
+    try:
+        wait_for(lambda: client.wait_for_server(timeout_sec=0.1), 10.0, 'the action server')
+        sent = client.send_goal_async(DescribeSceneAction.Goal(prompt='x'))
+        handle = wait_for(lambda: sent.done() and sent.result(), 10.0, 'goal accepted')
+        result = handle.get_result_async()
+        wait_for(result.done, 10.0, 'the goal result')
+        assert not result.result().result.success
+    finally:
+        client.destroy()
+
+
+def _fail_by_gateway(harness: 'RosHarness', server: FakeVlmServer, caller: Caller) -> None:
+    port = harness.node.get_parameter('gateway_port').value
+    connection = http.client.HTTPConnection('127.0.0.1', port, timeout=10.0)
+    try:
+        connection.request('POST', '/v1/chat/completions', json.dumps({'messages': [
+            {'role': 'user', 'content': [{'type': 'text', 'text': 'x'}, {
+                'type': 'image_url', 'image_url': {'url': 'ros://latest'}}]}]}))
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 502
+    finally:
+        connection.close()
+
+
+def _fail_by_caption(harness: 'RosHarness', server: FakeVlmServer, caller: Caller) -> None:
+    seen = len(server.requests)
+    wait_for(lambda: len(server.requests) > seen, 10.0, 'a caption request')
+
+
+@pytest.mark.parametrize('fail', [_fail_by_service, _fail_by_action, _fail_by_gateway,
+                                  _fail_by_caption], ids=lambda f: f.__name__[9:])
+def test_failed_requests_leave_no_frames_in_reference_cycles(
+        make_harness: Callable[..., 'RosHarness'], fail: Callable[..., None]) -> None:
+    # A request's exception holds its traceback, whose frames hold the request's camera
+    # frame: any reference cycle through them keeps MBs of pixels per failed request alive
+    # until Python's rare full collection (the soak's RSS grew by 110-170 MB that way).
+    from jetson_vlm_ros.scene_describer import Frame
+    from jetson_vlm_ros.vlm_client import VlmError
+    captions = fail is _fail_by_caption
+    with FakeVlmServer() as server:
+        harness = make_harness(base_url=server.base_url, caption_period=0.2 if captions else 0.0,
+                               gateway_port=_free_port(), max_image_age=0.0)
+        caller = Caller(harness)
+        with harness.streaming(make_image(solid(RED, 64, 48), stamp_sec=1)):
+            assert caller.call()[0].success
+            server.state.behaviour = 'status'  # HTTP 500 from now on
+            gc.collect()
+            gc.disable()
+            try:
+                for _ in range(5):
+                    fail(harness, server, caller)
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                gc.collect()
+                in_cycles = [type(o).__name__ for o in gc.garbage
+                             if isinstance(o, (Frame, VlmError))]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+    assert in_cycles == []
