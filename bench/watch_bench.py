@@ -117,7 +117,7 @@ def bench_caption_image(row: Callable[..., Any], verdict: Callable[[bool], str],
     image = encode_pixels(PixelArray(rgb, 'RGB'), 896, 85)
     text = ('A blue box stands on a grey floor under a light blue sky, and a red ball rolls '
             'to its right. Nothing blocks the way ahead of the robot.')
-    description = Description(text, 'prompt', 'model', 1.0, Frame(message, 0.0, 1), image)
+    description = Description(text, 'prompt', 'model', 1.0, Frame(message, 0.0, 1), image=image)
     context = rclpy.Context()
     rclpy.init(context=context)
     node = VlmNode(context=context, namespace=f'/bench_ci_{os.getpid()}', parameter_overrides=[
