@@ -18,11 +18,17 @@ The idle-cost baseline: a bare rclpy node that subscribes to the image topic and
 Same QoS as vlm_node's image subscription (sensor-data reliability and durability,
 KEEP_LAST depth 1), plain rclpy.spin (a SingleThreadedExecutor). On SIGINT it prints
 {"received": N} on stdout.
+
+Same malloc settings as vlm_node's main() too (frame_memory.py), unless --default-malloc:
+with glibc's defaults a bare subscriber of 1080p frames hands the memory of each frame back
+to the kernel and faults it in again for the next (measured: 4,540 page faults per frame,
+6.4 CPU-s per 10 s at 30 Hz), so a baseline with them measures the allocator, not our code.
 """
 
 import argparse
 import json
 
+from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -35,7 +41,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument('--topic', required=True)
     parser.add_argument('--depth', type=int, default=1, help='KEEP_LAST depth (vlm_node: 1)')
+    parser.add_argument('--default-malloc', action='store_true',
+                        help="glibc's default malloc settings, not vlm_node's")
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_frames_in_process()
     rclpy.init()
     node = Node('bench_bare_counter')
     received = 0
