@@ -45,6 +45,7 @@ for _name, _value in profile_environment(FASTDDS_PROFILE).items():
 try:
     import jetson_vlm_interfaces.srv  # noqa: F401 - built by colcon into install/
     import rclpy
+    from rclpy.action import ActionClient
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.parameter import Parameter
@@ -144,6 +145,22 @@ class RosHarness:
         for thread in self._threads:
             thread.start()
         self._publishing: Optional[threading.Event] = None
+        self._client_nodes: list[Node] = []
+
+    def action_client(self, action_type: Any, name: str) -> 'ActionClient':
+        """
+        Return an ActionClient on a node of its own, spun only once the client is complete.
+
+        rclpy's ActionClient adds itself to its node before it has all its attributes (Kilted:
+        _lock), so one created on a node that another thread spins can kill that thread's
+        executor (seen: AttributeError in get_num_entities, and the goal never accepted).
+        """
+        node = Node(f'action_client{len(self._client_nodes)}', namespace=self.namespace,
+                    context=self.context)
+        client = ActionClient(node, action_type, name)
+        self._client_nodes.append(node)
+        self._executors[1].add_node(node)
+        return client
 
     def call(self, client: Any, request: Any, timeout: float = 10.0) -> Any:
         """Call a service of the graph and wait for its answer."""
@@ -180,6 +197,8 @@ class RosHarness:
             executor.shutdown(timeout_sec=5.0)
         self.node.destroy_node()
         self.tester.destroy_node()
+        for node in self._client_nodes:
+            node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         for thread in self._threads:
             thread.join(timeout=5.0)

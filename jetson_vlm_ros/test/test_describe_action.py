@@ -63,7 +63,7 @@ class Goal:
 
 
 def action_client(harness) -> 'ActionClient':
-    client = ActionClient(harness.tester, DescribeScene, 'describe_scene')
+    client = harness.action_client(DescribeScene, 'describe_scene')
     wait_for(lambda: client.wait_for_server(timeout_sec=0.1), 10.0, 'the describe_scene action')
     return client
 

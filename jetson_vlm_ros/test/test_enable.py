@@ -27,7 +27,6 @@ if HAVE_ROS:
     from action_msgs.msg import GoalStatus
     from jetson_vlm_interfaces.action import DescribeScene as DescribeSceneAction
     from jetson_vlm_interfaces.srv import DescribeScene
-    from rclpy.action import ActionClient
     from std_msgs.msg import String
     from std_srvs.srv import SetBool
 
@@ -43,7 +42,7 @@ CAMERA = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'camera_proces
 
 
 def run_goal(harness):
-    client = ActionClient(harness.tester, DescribeSceneAction, 'describe_scene')
+    client = harness.action_client(DescribeSceneAction, 'describe_scene')
     wait_for(lambda: client.wait_for_server(timeout_sec=0.1), 10.0, 'the action server')
     sent = client.send_goal_async(DescribeSceneAction.Goal())
     handle = wait_for(lambda: sent.done() and sent.result(), 10.0, 'goal accepted')

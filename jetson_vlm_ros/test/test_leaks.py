@@ -32,7 +32,6 @@ import pytest
 if HAVE_ROS:
     from jetson_vlm_interfaces.action import DescribeScene as DescribeSceneAction
     from jetson_vlm_interfaces.srv import DescribeScene
-    from rclpy.action import ActionClient
     from rclpy.node import Node
 
 pytestmark = requires_ros
@@ -85,7 +84,7 @@ def _fail_by_service(harness: 'RosHarness', server: FakeVlmServer, caller: Calle
 
 
 def _fail_by_action(harness: 'RosHarness', server: FakeVlmServer, caller: Caller) -> None:
-    client = ActionClient(harness.tester, DescribeSceneAction, 'describe_scene')
+    client = harness.action_client(DescribeSceneAction, 'describe_scene')
     try:
         wait_for(lambda: client.wait_for_server(timeout_sec=0.1), 10.0, 'the action server')
         sent = client.send_goal_async(DescribeSceneAction.Goal(prompt='x'))
