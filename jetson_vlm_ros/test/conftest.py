@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import itertools
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -107,6 +108,13 @@ def make_image(rgb: np.ndarray, encoding: str = 'rgb8', stamp_sec: int = 0,
 def solid(rgb: tuple[int, int, int], width: int = 64, height: int = 48) -> np.ndarray:
     """Return a frame of one colour."""
     return np.full((height, width, 3), rgb, np.uint8)
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that is free now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

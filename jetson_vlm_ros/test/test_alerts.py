@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.request
 
-from conftest import HAVE_ROS, make_image, requires_ros, solid, wait_for
+from conftest import free_port, HAVE_ROS, make_image, requires_ros, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -136,7 +136,6 @@ def test_period_zero_stops_the_checks(alerting):
 
 
 def test_gateway_lists_rules_and_their_state(make_harness):
-    from test_gateway import free_port
     port = free_port()
     with FakeVlmServer() as server:
         server.state.answer_text = '[false, true]'

@@ -29,7 +29,8 @@ import time
 from typing import Any, Iterator, Optional
 
 from conftest import (
-    HAVE_ROS, make_image, mean_rgb, module_harness, publishing, requires_ros, solid, wait_for)
+    free_port, HAVE_ROS, make_image, mean_rgb, module_harness, publishing, requires_ros, solid,
+    wait_for)
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.image_conversion import PixelArray
 from jetson_vlm_ros.image_encoding import encode_pixels
@@ -46,12 +47,6 @@ pytestmark = requires_ros
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 MODEL = 'gemma3:4b'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 class Gateway:
@@ -85,6 +80,13 @@ class Gateway:
         status, response_headers, body = self.http(
             'POST', '/v1/chat/completions', raw, headers, **kwargs)
         return status, response_headers, json.loads(body)
+
+    def publisher(self, msg_type: Any, topic: str, qos: Any) -> Any:
+        """Return a publisher on the test node, once vlm_node sees its topic on the graph."""
+        publisher = self.harness.tester.create_publisher(msg_type, topic, qos)
+        wait_for(lambda: topic in dict(self.harness.node.get_topic_names_and_types()), 10.0,
+                 f"'{topic}' on the graph")
+        return publisher
 
     def set_params(self, **values: Any) -> None:
         results = self.harness.node.set_parameters(
@@ -180,10 +182,8 @@ def test_camera_model_attaches_the_latest_frame(gateway):
 
 def test_other_topic_is_subscribed_on_first_use(gateway):
     topic = f'{gateway.ns}/other/image'
-    publisher = gateway.harness.tester.create_publisher(Image, topic, qos_profile_sensor_data)
+    publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
     with publishing(publisher, make_image(solid(GREEN, 320, 240)), 20.0):
-        wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()),
-                 10.0, 'the topic on the graph')
         for model, messages in ((MODEL, ask('and there?', 'ros://' + topic)),
                                 (f'{MODEL}+{topic}', [{'role': 'user', 'content': 'x'}])):
             answer = gateway.client().chat.completions.create(
@@ -198,9 +198,7 @@ def test_other_topic_is_subscribed_on_first_use(gateway):
 
 def test_requests_about_the_same_frame_share_one_preparation(gateway):
     topic = f'{gateway.ns}/still/image'
-    publisher = gateway.harness.tester.create_publisher(Image, topic, qos_profile_sensor_data)
-    wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()), 10.0,
-             'the still topic on the graph')
+    publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
     bridge = gateway.harness.node._gateway
     still = make_image(solid(BLUE, 160, 120))
 
@@ -327,9 +325,7 @@ def test_unknown_and_non_image_topics_are_400(gateway):
     assert error_of(body)['message'] == \
         "unknown topic '/no/such/topic': nothing publishes it on the ROS graph"
     topic = f'{gateway.ns}/words'
-    publisher = gateway.harness.tester.create_publisher(String, topic, 10)
-    wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()), 10.0,
-             'the String topic on the graph')
+    publisher = gateway.publisher(String, topic, 10)
     status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
     assert status == 400 and 'carries std_msgs/msg/String' in error_of(body)['message']
     gateway.harness.tester.destroy_publisher(publisher)
@@ -337,9 +333,7 @@ def test_unknown_and_non_image_topics_are_400(gateway):
 
 def test_no_frame_yet_and_stale_frame_are_400_with_the_service_texts(gateway):
     topic = f'{gateway.ns}/quiet/image'
-    publisher = gateway.harness.tester.create_publisher(Image, topic, qos_profile_sensor_data)
-    wait_for(lambda: topic in dict(gateway.harness.node.get_topic_names_and_types()), 10.0,
-             'the quiet topic on the graph')
+    publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
     status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
     assert status == 400
     assert error_of(body)['message'] == f"no image received yet on '{topic}'"

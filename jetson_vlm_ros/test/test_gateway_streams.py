@@ -19,8 +19,8 @@ import base64
 from concurrent.futures import ThreadPoolExecutor
 import http.client
 import json
-import socket
 
+from conftest import free_port
 import cv2
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.openai_gateway import OpenAiGateway
@@ -65,9 +65,7 @@ def test_eight_clients_streaming_at_once_all_get_their_answers():
     pixels = np.random.default_rng(0).integers(0, 256, (504, 896, 3), dtype=np.uint8)
     jpeg = cv2.imencode('.jpg', pixels)[1].tobytes()
     url = 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode()
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with FakeVlmServer() as server:
         server.state.chunk_delay = 0.0
         gateway = OpenAiGateway(Backend(server.base_url), '127.0.0.1', port, 20,

@@ -21,11 +21,11 @@ Real rclpy over DDS and a real loopback HTTP server (fake_vlm_server.py); nothin
 import gc
 import http.client
 import json
-import socket
 import threading
 from typing import Callable
 
-from conftest import Caller, HAVE_ROS, make_image, RED, requires_ros, RosHarness, solid, wait_for
+from conftest import (
+    Caller, free_port, HAVE_ROS, make_image, RED, requires_ros, RosHarness, solid, wait_for)
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -70,12 +70,6 @@ def test_caller_that_gives_up_leaves_nothing_behind(
             answer, _ = caller.call('still there?')
     assert answer.success, answer.error
     assert answer.description.endswith('prompt=still there?')
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def _fail_by_service(harness: 'RosHarness', server: FakeVlmServer, caller: Caller) -> None:
@@ -127,7 +121,7 @@ def test_failed_requests_leave_no_frames_in_reference_cycles(
     captions = fail is _fail_by_caption
     with FakeVlmServer() as server:
         harness = make_harness(base_url=server.base_url, caption_period=0.2 if captions else 0.0,
-                               gateway_port=_free_port(), max_image_age=0.0)
+                               gateway_port=free_port(), max_image_age=0.0)
         caller = Caller(harness)
         with harness.streaming(make_image(solid(RED, 64, 48), stamp_sec=1)):
             assert caller.call()[0].success

@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 
-from conftest import make_image, requires_ros, running_in_ci, solid, wait_for
+from conftest import free_port, make_image, requires_ros, running_in_ci, solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -100,7 +100,6 @@ def pixel_rows(browser, image) -> tuple:
 
 
 def test_page_shows_frame_caption_and_streams_an_answer(make_harness, browser):
-    from test_gateway import free_port
     port = free_port()
     with FakeVlmServer() as server:
         server.state.chunk_delay = 0.15
