@@ -37,7 +37,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # 640x480 rgb8 is 900 KB: more than Fast DDS's default shared-memory segment, so this
 # process and the node load the package's profile for large frames, as the bench does.
-from common import PACKAGE_ROOT, setup_environment  # noqa: E402 - after sys.path
+from common import setup_environment  # noqa: E402 - after sys.path
 setup_environment()
 
 from fake_vlm_server import FakeVlmServer, ServerState  # noqa: E402 - after sys.path
@@ -68,8 +68,6 @@ class Soak:
         self.args = args
         self.server = FakeVlmServer().start()
         namespace = f'/soak{os.getpid()}'
-        env = dict(os.environ)
-        env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
         self.log = tempfile.TemporaryFile('w+')
         self.node_process = subprocess.Popen(
             [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
@@ -77,7 +75,7 @@ class Soak:
              '-p', 'caption_period:=1.0', '-p', 'request_timeout:=5.0',
              # The publisher pauses between phases; a stale-frame answer is not a soak fault.
              '-p', 'max_image_age:=10.0'],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT)
         self.psutil_process = psutil.Process(self.node_process.pid)
         rclpy.init()
         self.node = Node('soak', namespace=namespace)

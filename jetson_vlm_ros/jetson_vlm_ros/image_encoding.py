@@ -45,7 +45,7 @@ class EncodedImage:
 
     def data_url(self) -> str:
         """Return the image as a ``data:image/jpeg;base64,...`` URL."""
-        return 'data:image/jpeg;base64,' + base64.b64encode(self.jpeg).decode('ascii')
+        return self.data_url_bytes().decode('ascii')
 
     def data_url_bytes(self) -> bytes:
         """Return the data URL as ASCII bytes, ready to paste into an encoded JSON body."""
