@@ -17,7 +17,8 @@ The idle-cost baseline: a bare rclpy node that subscribes to the image topic and
 
 Same QoS as vlm_node's image subscription (sensor-data reliability and durability,
 KEEP_LAST depth 1), plain rclpy.spin (a SingleThreadedExecutor). On SIGINT it prints
-{"received": N} on stdout.
+{"received": N} on stdout; on SIGUSR1, {"event": "count", "received": N} and goes on (the
+count so far, for a window of a longer run).
 
 Same malloc settings as vlm_node's main() too (frame_memory.py), unless --default-malloc:
 with glibc's defaults a bare subscriber of 1080p frames hands the memory of each frame back
@@ -27,6 +28,7 @@ to the kernel and faults it in again for the next (measured: 4,540 page faults p
 
 import argparse
 import json
+import signal
 
 from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
 import rclpy
@@ -58,6 +60,9 @@ def main() -> None:
                      reliability=qos_profile_sensor_data.reliability,
                      durability=qos_profile_sensor_data.durability)
     node.create_subscription(Image, args.topic, on_image, qos)
+    # Python runs the handler on this thread at the next callback: no lock needed.
+    signal.signal(signal.SIGUSR1, lambda *_: print(
+        json.dumps({'event': 'count', 'received': received}), flush=True))
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

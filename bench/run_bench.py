@@ -111,7 +111,59 @@ def bench_idle(seconds: float) -> list[Row]:
             verdict(enough)),
         Row('1. publisher CPU in the window (for scale)', f'{camera_cpu:.2f} s CPU',
             f'{wall:.1f} s wall', f'{camera_cpu / wall:.2f} cores', '-', 'info'),
+        *executor_wake_cost(),
     ]
+
+
+def executor_wake_cost(rounds: int = 7, spins: int = 1000) -> list[Row]:
+    """
+    CPU of one executor wake with nothing ready (spin_once(0)): vlm_node vs a bare node.
+
+    The executor walks every entity of its nodes on each wake, twice per camera frame. In
+    this process, in rclpy's own context, best of `rounds` runs of `spins` wakes each.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+    from jetson_vlm_ros.vlm_node import VlmNode
+    with fake_server_class()() as server:
+        context = rclpy.Context()
+        rclpy.init(context=context)
+        try:
+            bare = Node('bench_bare_wake', context=context)
+            bare.create_subscription(Image, 'image', lambda msg: None, qos_profile_sensor_data)
+            bare_executor = SingleThreadedExecutor(context=context)
+            bare_executor.add_node(bare)
+            node = VlmNode(context=context, parameter_overrides=[
+                Parameter('base_url', value=server.base_url),
+                Parameter('caption_period', value=0.0)])
+            node_executor = node.make_executor(context=context)
+            entities = sum(len(list(getattr(node, kind))) for kind in (
+                'subscriptions', 'services', 'timers', 'waitables', 'guards'))
+            bare_entities = sum(len(list(getattr(bare, kind))) for kind in (
+                'subscriptions', 'services', 'timers', 'waitables', 'guards'))
+            best = [float('inf'), float('inf')]
+            for _ in range(rounds):
+                for index, executor in enumerate((node_executor, bare_executor)):
+                    start = time.thread_time()
+                    for _ in range(spins):
+                        executor.spin_once(timeout_sec=0.0)
+                    best[index] = min(best[index], (time.thread_time() - start) / spins)
+            node_executor.shutdown()
+            bare_executor.shutdown()
+            node.destroy_node()
+            bare.destroy_node()
+        finally:
+            rclpy.try_shutdown(context=context)
+    return [Row(
+        f'1. one executor wake with nothing ready, vlm_node ({entities} entities) vs bare node '
+        f'({bare_entities}), best of {rounds} x {spins} (twice per camera frame; was 306-333 us '
+        f"with rclpy's default QoS-event handlers on the node's publishers)",
+        f'{best[0] * 1e6:.0f} us', f'{best[1] * 1e6:.0f} us', f'{best[0] / best[1]:.2f}', '-',
+        'info')]
 
 
 # --- 2. request preparation --------------------------------------------------------------
@@ -626,7 +678,8 @@ FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     'caption_image': lambda args: watch_bench.bench_caption_image(Row, verdict, args.repeat),
     'diagnostics': lambda args: watch_bench.bench_diagnostics(
         Row, verdict, fake_server_class(), args.idle_seconds),
-    'gateway': lambda args: gateway_bench.bench_gateway(Row, verdict, args.calls // 2, 10.0),
+    'gateway': lambda args: gateway_bench.bench_gateway(Row, verdict, args.calls // 2,
+                                                             args.idle_seconds),
     'history': lambda args: bench_history(args.idle_seconds),
     'frames': lambda args: bench_frames(args.repeat),
 }

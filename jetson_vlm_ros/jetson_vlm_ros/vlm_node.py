@@ -67,6 +67,11 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
 
+try:  # Iron and later
+    from rclpy.event_handler import PublisherEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import PublisherEventCallbacks
+
 DISABLED_ERROR = ('vlm_node is disabled: call its enable service (std_srvs/SetBool) with '
                   'data: true to resume')
 # A failing caption is logged when its reason changes, and otherwise at most this often.
@@ -206,6 +211,21 @@ class VlmNode(Node):
             f'{self._settings.base_url}; service '
             f"'{self.resolve_service_name('describe_scene')}', captions every "
             f'{self._settings.caption_period:g} s')
+
+    def create_publisher(self, *args: Any, **kwargs: Any) -> Any:
+        """
+        Create a publisher as Node does, without rclpy's default QoS-event handlers.
+
+        rclpy gives every publisher two waitables that only log an incompatible QoS or type,
+        and the executor walks every waitable on each wake: for this node's six publishers
+        (parameter_events included, which Node.__init__ creates through this method) that
+        measured 180 us per wake, up to two wakes per camera frame. The subscriber that asks
+        for an incompatible QoS logs the mismatch itself (rviz, ros2 topic echo do), and a
+        caller that wants the events still passes event_callbacks.
+        """
+        if kwargs.get('event_callbacks') is None:
+            kwargs['event_callbacks'] = PublisherEventCallbacks(use_default_callbacks=False)
+        return super().create_publisher(*args, **kwargs)
 
     def _declare(self, spec: ParameterSpec) -> None:
         if not isinstance(spec.default, tuple):

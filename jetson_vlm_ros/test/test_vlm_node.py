@@ -273,6 +273,29 @@ def test_root_namespace_serves_describe_scene():
         rclpy.try_shutdown(context=context)
 
 
+def test_publishers_have_no_default_qos_event_handlers():
+    # Each would be one more waitable that the executor walks on every camera frame; the
+    # camera subscription keeps rclpy's, which warn about a camera with incompatible QoS.
+    import rclpy
+    from jetson_vlm_ros.vlm_node import PublisherEventCallbacks, VlmNode
+    from std_msgs.msg import String
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        node = VlmNode(context=context)
+        publishers = {p.topic_name: p.event_handlers for p in node.publishers}
+        camera_handlers = node._image_sub.event_handlers
+        wanted = node.create_publisher(String, 'with_events', 1, event_callbacks=(
+            PublisherEventCallbacks(incompatible_qos=lambda event: None)))
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+    assert {'/parameter_events', '/caption', '/caption_image', '/alerts'} <= set(publishers)
+    assert {topic: handlers for topic, handlers in publishers.items() if handlers} == {}
+    assert camera_handlers
+    assert wanted.event_handlers  # a caller's own event callbacks are kept
+
+
 def test_compressed_transport_forwards_small_jpeg(make_harness, server):
     import cv2
     from rclpy.qos import qos_profile_sensor_data
