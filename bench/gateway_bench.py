@@ -78,8 +78,6 @@ class Connection:
                 first = time.perf_counter() - start
         if first is None:
             raise RuntimeError('the stream had no content chunk')
-        # The fake server closes streamed replies: reconnect for the next request.
-        self.connection.close()
         return first
 
     def close(self) -> None:

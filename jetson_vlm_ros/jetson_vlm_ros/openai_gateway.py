@@ -235,7 +235,6 @@ class OpenAiGateway:
         self._thread: Optional[threading.Thread] = None
         self._runner: Optional[web.AppRunner] = None
         self._session: Optional[aiohttp.ClientSession] = None
-        self._stream_session: Optional[aiohttp.ClientSession] = None
         self._stopped: Optional[asyncio.Event] = None
 
     @property
@@ -290,13 +289,11 @@ class OpenAiGateway:
         app.router.add_get('/health', self._health)
         app.router.add_get('/', self._index)
         app.router.add_static('/static/', STATUS_PAGE_DIR)
+        # One pool of kept-alive connections for answers and streams, as Ollama keeps them
+        # (a connection per stream cost ~1 ms of time to first chunk); _post sends a request
+        # again that met a pooled connection the server had just closed.
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), auto_decompress=False)
-        # Streams get a connection each: aiohttp pools a connection as soon as a stream's
-        # last chunk is read, and a server that then closes it (without saying so) failed
-        # the next request that took it from the pool (measured: 15 of 200 under 8 clients).
-        self._stream_session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, force_close=True), auto_decompress=False)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                      **_CANCEL_ON_DISCONNECT)
         await self._runner.setup()
@@ -313,9 +310,8 @@ class OpenAiGateway:
         await self._close_sessions()
 
     async def _close_sessions(self) -> None:
-        for session in (self._session, self._stream_session):
-            if session is not None:
-                await session.close()
+        if self._session is not None:
+            await self._session.close()
 
     # --- middleware: errors and the API key ------------------------------------------------
 
@@ -436,13 +432,9 @@ class OpenAiGateway:
         timeout = aiohttp.ClientTimeout(
             total=None if streaming else settings.request_timeout,
             sock_connect=settings.request_timeout, sock_read=settings.request_timeout)
-        session = self._stream_session if streaming else self._session
-        assert session is not None
+        headers = {'Authorization': f'Bearer {key}', 'Content-Type': 'application/json'}
         try:
-            async with session.post(
-                    url, data=payload, timeout=timeout,
-                    headers={'Authorization': f'Bearer {key}',
-                             'Content-Type': 'application/json'}) as upstream:
+            async with await self._post(url, payload, timeout, headers) as upstream:
                 if upstream.status != 200:
                     text = await upstream.text(errors='replace')
                     raise self._upstream_status(upstream.status, text, where, body, secret)
@@ -467,6 +459,30 @@ class OpenAiGateway:
         except aiohttp.ClientError as error:
             raise GatewayError(502, f'the connection to {where} broke mid-reply '
                                     f'({quote_reply(str(error), secret)})') from None
+
+    async def _post(self, url: str, payload: bytes, timeout: aiohttp.ClientTimeout,
+                    headers: dict[str, str]) -> aiohttp.ClientResponse:
+        """
+        POST to the server; again if a pooled connection closed before any reply.
+
+        A server may close a kept-alive connection just as the pool hands it out (one that
+        closed every stream's connection without saying so did this to 15 of 200 streams
+        under 8 clients): the request then fails while it is written or before any reply.
+        aiohttp retries only idempotent methods; a chat completion that got no reply at
+        all is sent again.
+        """
+        assert self._session is not None
+        # Each failure drops its connection from the pool, which holds about one idle
+        # connection per request slot: after that many, a failure is the server's.
+        attempts = self.backend.slots.limit + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._session.post(url, data=payload, timeout=timeout,
+                                                headers=headers)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
+                if isinstance(error, aiohttp.ClientConnectorError) or attempt == attempts:
+                    raise  # no connection at all (the server is down), or not the pool's
+        raise AssertionError('unreachable')
 
     def _upstream_status(self, status: int, text: str, where: str, body: dict[str, Any],
                          secret: str) -> GatewayError:

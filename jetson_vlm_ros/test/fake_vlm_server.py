@@ -79,6 +79,10 @@ class ServerState:
     chunk_delay: float = 0.02
     # A fixed answer instead of the image's size and colour (streamed or not).
     answer_text: Optional[str] = None
+    # Close each streamed answer's connection at its end without saying so (no
+    # `Connection: close`), as a server may drop a kept-alive connection at any time;
+    # otherwise the connection is kept for the next request, as Ollama keeps it.
+    close_after_stream: bool = False
 
 
 @dataclass
@@ -316,15 +320,16 @@ class FakeVlmServer:
                 self.send_header('Content-Type', 'text/event-stream')
                 self.send_header('Transfer-Encoding', 'chunked')
                 self.end_headers()
-                self.close_connection = True
                 try:
                     for number, piece in enumerate(pieces):
                         if number and not self._wait_unless_closed(state.chunk_delay):
+                            self.close_connection = True
                             record.how = 'stopped' if server._stopping.is_set() else \
                                 'client closed'
                             return
                         if state.behaviour == 'cut_mid_reply' and number == len(pieces) // 2:
                             self._write_chunk(b'data: {"id": "chatcmpl-1", "cho')
+                            self.close_connection = True
                             record.how = 'cut'
                             return
                         choices = [] if state.behaviour == 'no_choices' else [{
@@ -338,7 +343,9 @@ class FakeVlmServer:
                     self._write_chunk(b'data: [DONE]\n\n')
                     self._write_chunk(b'')
                     record.how = 'done'
+                    self.close_connection = state.close_after_stream
                 except OSError:
+                    self.close_connection = True
                     record.how = 'write failed'
                 finally:
                     record.ended = time.monotonic()

@@ -27,6 +27,7 @@ from jetson_vlm_ros.openai_gateway import OpenAiGateway
 from jetson_vlm_ros.scene_describer import RequestSlots
 from jetson_vlm_ros.settings import DEFAULT_SETTINGS
 import numpy as np
+import pytest
 
 
 class Backend:
@@ -61,13 +62,17 @@ def stream_answer(port: int, payload: bytes) -> str:
         connection.close()
 
 
-def test_eight_clients_streaming_at_once_all_get_their_answers():
+@pytest.mark.parametrize('close_after_stream', [False, True])
+def test_eight_clients_streaming_at_once_all_get_their_answers(close_after_stream):
+    # With close_after_stream the server drops each stream's connection as the gateway's
+    # pool takes it back: requests that meet such a connection must be sent again.
     pixels = np.random.default_rng(0).integers(0, 256, (504, 896, 3), dtype=np.uint8)
     jpeg = cv2.imencode('.jpg', pixels)[1].tobytes()
     url = 'data:image/jpeg;base64,' + base64.b64encode(jpeg).decode()
     port = free_port()
     with FakeVlmServer() as server:
         server.state.chunk_delay = 0.0
+        server.state.close_after_stream = close_after_stream
         gateway = OpenAiGateway(Backend(server.base_url), '127.0.0.1', port, 20,
                                 lambda level, text: None)
         gateway.start()
