@@ -115,6 +115,12 @@ def bench_idle(seconds: float) -> list[Row]:
     ]
 
 
+def entity_count(node: object) -> int:
+    """Return how many entities of node an executor puts in its wait set on each wake."""
+    return sum(len(list(getattr(node, kind)))
+               for kind in ('subscriptions', 'services', 'timers', 'waitables', 'guards'))
+
+
 def executor_wake_cost(rounds: int = 7, spins: int = 1000) -> list[Row]:
     """
     CPU of one executor wake with nothing ready (spin_once(0)): vlm_node vs a bare node.
@@ -141,10 +147,7 @@ def executor_wake_cost(rounds: int = 7, spins: int = 1000) -> list[Row]:
                 Parameter('base_url', value=server.base_url),
                 Parameter('caption_period', value=0.0)])
             node_executor = node.make_executor(context=context)
-            entities = sum(len(list(getattr(node, kind))) for kind in (
-                'subscriptions', 'services', 'timers', 'waitables', 'guards'))
-            bare_entities = sum(len(list(getattr(bare, kind))) for kind in (
-                'subscriptions', 'services', 'timers', 'waitables', 'guards'))
+            entities, bare_entities = (entity_count(n) for n in (node, bare))
             best = [float('inf'), float('inf')]
             for _ in range(rounds):
                 for index, executor in enumerate((node_executor, bare_executor)):

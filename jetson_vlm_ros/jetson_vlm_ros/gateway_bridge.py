@@ -21,13 +21,13 @@ called from the gateway's worker threads; subscription callbacks only store a re
 """
 
 from collections import deque
+import statistics
 import threading
 import time
 from typing import Any, Callable, Optional
 
 import cv2
 from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
-from jetson_vlm_ros.image_conversion import ImageConversionError
 from jetson_vlm_ros.openai_gateway import OpenAiGateway
 from jetson_vlm_ros.scene_describer import (
     DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
@@ -156,14 +156,7 @@ class GatewayBridge:
                 self.frames_reused += 1
                 return cached[1]
         started = time.perf_counter()
-        try:
-            image = self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
-            url = image.data_url_bytes()
-        except ImageConversionError as error:
-            raise DescribeError(f'cannot use the latest image: {error}') from None
-        except Exception as error:  # noqa: B902 - e.g. cv2.error, as SceneDescriber does
-            raise DescribeError(
-                f'cannot use the latest image: {type(error).__name__}: {error}') from None
+        url = self._describer.encode(frame, settings, 'the latest image').data_url_bytes()
         with self._prepared_lock:
             self._prepared[name] = (key, url)
             self.frames_prepared += 1
@@ -188,8 +181,8 @@ class GatewayBridge:
 
     def _median_prepare_ms(self) -> Optional[float]:
         with self._prepared_lock:
-            times = sorted(self._prepare_times)
-        return round(times[len(times) // 2] * 1e3, 2) if times else None
+            times = list(self._prepare_times)
+        return round(statistics.median_high(times) * 1e3, 2) if times else None
 
     def status(self) -> dict[str, Any]:
         """Return what the status page shows."""

@@ -473,16 +473,15 @@ class OpenAiGateway:
         """
         assert self._session is not None
         # Each failure drops its connection from the pool, which holds about one idle
-        # connection per request slot: after that many, a failure is the server's.
-        attempts = self.backend.slots.limit + 1
-        for attempt in range(1, attempts + 1):
+        # connection per request slot: after that many retries, a failure is the server's.
+        for _ in range(self.backend.slots.limit):
             try:
                 return await self._session.post(url, data=payload, timeout=timeout,
                                                 headers=headers)
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as error:
-                if isinstance(error, aiohttp.ClientConnectorError) or attempt == attempts:
-                    raise  # no connection at all (the server is down), or not the pool's
-        raise AssertionError('unreachable')
+                if isinstance(error, aiohttp.ClientConnectorError):
+                    raise  # no connection at all: the server is down
+        return await self._session.post(url, data=payload, timeout=timeout, headers=headers)
 
     def _upstream_status(self, status: int, text: str, where: str, body: dict[str, Any],
                          secret: str) -> GatewayError:

@@ -269,7 +269,7 @@ class SceneDescriber:
         labels = frame_labels(frames, now) if several else [image_name]
 
         def encode(index: int) -> EncodedImage:
-            return self._encode(frames[index], settings, labels[index])
+            return self.encode(frames[index], settings, labels[index])
 
         if several and self._encode_pool is not None:
             images = list(self._encode_pool.map(encode, range(len(frames))))
@@ -284,7 +284,8 @@ class SceneDescriber:
             response_format=response_format)
         return request, images
 
-    def _encode(self, frame: Frame, settings: VlmSettings, name: str) -> EncodedImage:
+    def encode(self, frame: Frame, settings: VlmSettings, name: str) -> EncodedImage:
+        """Encode a frame as it is sent to the model; raise DescribeError naming it."""
         try:
             return self._encoder(frame.message, settings.max_image_size, settings.jpeg_quality)
         except ImageConversionError as error:

@@ -81,7 +81,8 @@ class ServerState:
     answer_text: Optional[str] = None
     # Close each streamed answer's connection at its end without saying so (no
     # `Connection: close`), as a server may drop a kept-alive connection at any time;
-    # otherwise the connection is kept for the next request, as Ollama keeps it.
+    # otherwise the connection is kept for the next request unless the client asked to
+    # close it, as Ollama does.
     close_after_stream: bool = False
 
 
@@ -343,7 +344,8 @@ class FakeVlmServer:
                     self._write_chunk(b'data: [DONE]\n\n')
                     self._write_chunk(b'')
                     record.how = 'done'
-                    self.close_connection = state.close_after_stream
+                    if state.close_after_stream:
+                        self.close_connection = True
                 except OSError:
                     self.close_connection = True
                     record.how = 'write failed'
