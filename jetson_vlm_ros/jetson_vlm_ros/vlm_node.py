@@ -550,9 +550,18 @@ def main(args: Optional[list[str]] = None) -> None:
     rclpy.init(args=args)
     node: Optional[VlmNode] = None
     try:
-        node = VlmNode()
-        node.get_logger().debug(malloc_setting)
-        executor = node.make_executor()  # kept: destroy_node() waits on its callbacks
+        try:
+            node = VlmNode()
+            node.get_logger().debug(malloc_setting)
+            executor = node.make_executor()  # kept: destroy_node() waits on its callbacks
+        except Exception:
+            if rclpy.ok():
+                raise
+            # A signal during start-up: rclpy shut its context down on its own thread, and
+            # creating the next entity failed because of it. A stop, not an error (and the
+            # signal's own KeyboardInterrupt, still pending, must not follow this one).
+            stop.stopping = True
+            raise KeyboardInterrupt from None
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # a signal; ExternalShutdownException is rclpy's report of one: a normal stop

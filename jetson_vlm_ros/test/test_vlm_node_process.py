@@ -18,9 +18,11 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
-from conftest import HAVE_ROS, make_image, requires_ros, solid, start_node, wait_for
+from conftest import (
+    HAVE_ROS, make_image, NO_WARM_UP, PACKAGE_ROOT, requires_ros, solid, start_node, wait_for)
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -240,3 +242,75 @@ def test_sigterm_never_leaves_the_node_waiting():
         rclpy.try_shutdown(context=context)
     assert [p.returncode for p in processes] == [0] * len(processes), outputs
     assert not any('Traceback' in output for output in outputs), outputs
+
+
+def test_sigterm_while_the_node_starts_is_a_clean_stop():
+    # A signal makes rclpy shut its context down at once: the entities VlmNode creates after
+    # that fail to be created. That is a stop, not an error: exit 0 and no traceback. Each
+    # node is signalled as soon as its parameter services are on the graph, which
+    # Node.__init__ creates before VlmNode's own entities.
+    namespaces = [f'/early{os.getpid()}_{i}' for i in range(6)]
+    processes = dict(zip(namespaces, (start_node('-r', f'__ns:={ns}', '-p',
+                                                 'caption_period:=0.0')
+                                      for ns in namespaces), strict=True))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = Node('early_sigterm_tester', context=context)
+    outputs = []
+    try:
+        waiting = dict(processes)
+        deadline = time.monotonic() + 30.0
+        while waiting and time.monotonic() < deadline:
+            services = {name for name, _ in node.get_service_names_and_types()}
+            for ns in [ns for ns in waiting if f'{ns}/vlm_node/list_parameters' in services]:
+                waiting.pop(ns).send_signal(signal.SIGTERM)
+            time.sleep(0.005)
+        assert not waiting, f'no parameter services on the graph from {sorted(waiting)}'
+        deadline = time.monotonic() + 10.0
+        for process in processes.values():
+            try:
+                outputs.append(process.communicate(
+                    timeout=max(0.1, deadline - time.monotonic()))[0])
+            except subprocess.TimeoutExpired:
+                outputs.append('still running 10 s after SIGTERM')
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    assert [p.returncode for p in processes.values()] == [0] * len(processes), outputs
+    assert not any('Traceback' in output for output in outputs), outputs
+
+
+# vlm_node's main(), with rclpy's context shut down from another thread just before the
+# camera subscription is made, as rclpy's signal thread does when a SIGTERM lands there.
+SHUT_DOWN_DURING_START_UP = """
+import threading
+import rclpy
+from jetson_vlm_ros import vlm_node
+
+subscribe = vlm_node.VlmNode._subscribe_camera
+
+
+def shut_down_first(self):
+    signal_thread = threading.Thread(target=rclpy.shutdown)
+    signal_thread.start()
+    signal_thread.join()
+    subscribe(self)
+
+
+vlm_node.VlmNode._subscribe_camera = shut_down_first
+vlm_node.main()
+"""
+
+
+def test_context_shut_down_during_start_up_is_a_stop_not_a_traceback():
+    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get(
+        'PYTHONPATH', ''))
+    result = subprocess.run(
+        [sys.executable, '-c', SHUT_DOWN_DURING_START_UP, '--ros-args', *NO_WARM_UP],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert 'Traceback' not in result.stdout
