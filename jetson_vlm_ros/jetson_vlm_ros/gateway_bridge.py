@@ -17,10 +17,13 @@ The gateway's view of vlm_node: frames of the camera and of other image topics, 
 
 Other topics (`ros:///topic`) are subscribed on first use with the camera's QoS, at most
 gateway_max_topics at once, and dropped after IDLE_TOPIC_S unused. Everything here is
-called from the gateway's worker threads; subscription callbacks only store a reference.
+called from the gateway's worker threads; subscription callbacks only store a reference
+and, while clients keep asking about their source (gateway_prepare_ahead), hand the new
+frame to a thread that prepares it before the next request needs it.
 """
 
-from collections import deque
+from collections import defaultdict, deque
+from dataclasses import dataclass, replace
 import statistics
 import threading
 import time
@@ -28,6 +31,7 @@ from typing import Any, Callable, Optional
 
 import cv2
 from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
+from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
 from jetson_vlm_ros.openai_gateway import OpenAiGateway
 from jetson_vlm_ros.scene_describer import (
     DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
@@ -45,6 +49,9 @@ FIRST_FRAME_WAIT_S = 2.0
 RECENT_CAPTIONS = 20
 RECENT_PREPARATIONS = 50
 LOOPBACK_HOSTS = ('localhost', '::1')
+# Which frame a prepared image is, and how it was prepared:
+# (sequence, received_at, max_image_size, jpeg_quality).
+PreparedKey = tuple[int, float, int, int]
 
 
 def is_loopback(host: str) -> bool:
@@ -52,10 +59,21 @@ def is_loopback(host: str) -> bool:
     return host in LOOPBACK_HOSTS or host.startswith('127.')
 
 
+@dataclass
+class PreparationCounts:
+    """How the gateway prepared the frames of one source."""
+
+    prepared: int = 0  # frames prepared
+    ahead: int = 0  # of those, on arrival, before a request asked (gateway_prepare_ahead)
+    reused: int = 0  # requests that found their frame prepared (or being prepared)
+
+
 class _TopicFrames:
     """The latest frame of one extra topic, and when it was last asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, topic: str, arrived: Callable[[str, Frame], None]) -> None:
+        self.topic = topic
+        self._on_frame = arrived
         self.subscription: Any = None
         self.latest: Optional[Frame] = None
         self.received = 0
@@ -66,6 +84,7 @@ class _TopicFrames:
         self.received += 1
         self.latest = Frame(msg, time.monotonic(), self.received)
         self.arrived.set()
+        self._on_frame(self.topic, self.latest)
 
 
 class GatewayBridge:
@@ -91,11 +110,16 @@ class GatewayBridge:
         self._lock = threading.Lock()
         self.recent_captions: deque = deque(maxlen=RECENT_CAPTIONS)
         # The last prepared image per source: clients asking about the same frame (several
-        # at once, or one faster than the camera) share one preparation.
-        self._prepared: dict[str, tuple[tuple[int, float, int, int], bytes]] = {}
-        self._prepared_lock = threading.Lock()
-        self.frames_prepared = 0
-        self.frames_reused = 0
+        # at once, or one faster than the camera) share one preparation, and one that is
+        # under way is waited for, not repeated.
+        self._prepared: dict[str, tuple[PreparedKey, bytes]] = {}
+        self._preparing: set[tuple[str, PreparedKey]] = set()
+        self._prepared_changed = threading.Condition()
+        # Source -> time.monotonic() until which its new frames are prepared on arrival.
+        self._ahead_until: dict[str, float] = {}
+        self._ahead_queued: set[str] = set()
+        self._ahead_worker: Optional[DaemonWorkers] = None
+        self._counts: defaultdict[str, PreparationCounts] = defaultdict(PreparationCounts)
         # Seconds each recent preparation took (JPEG and data URL), for /health.
         self._prepare_times: deque = deque(maxlen=RECENT_PREPARATIONS)
         self.alert_state: Callable[[], dict[str, Any]] = lambda: {'rules': [], 'period': 0.0}
@@ -114,6 +138,7 @@ class GatewayBridge:
 
         self.gateway = OpenAiGateway(self, settings.gateway_host, settings.gateway_port,
                                      settings.gateway_max_body_mb, log)
+        self._ahead_worker = DaemonWorkers(1, 'gateway-prepare')
         self.gateway.start()
         logger.info(f'OpenAI-compatible gateway on {self.gateway.url}/v1 (status page: '
                     f'{self.gateway.url}/)')
@@ -127,6 +152,8 @@ class GatewayBridge:
         """Stop the gateway (its in-flight requests end) and drop extra subscriptions."""
         if self.gateway is not None:
             self.gateway.stop()
+        if self._ahead_worker is not None:
+            self._ahead_worker.close()
         with self._lock:
             topics, self._topics = list(self._topics.values()), {}
         for entry in topics:
@@ -148,20 +175,80 @@ class GatewayBridge:
             frame, name = self._latest_frame(), self._camera_topic
         else:
             frame, name = self._topic_frame(source, settings), source
-        frame = self._describer.check_frame(frame, settings, time.monotonic(), name)
-        key = (frame.sequence, frame.received_at, settings.max_image_size, settings.jpeg_quality)
-        with self._prepared_lock:
+        now = time.monotonic()
+        self._ahead_until[name] = now + settings.gateway_prepare_ahead
+        frame = self._describer.check_frame(frame, settings, now, name)
+        return self._prepare(name, frame, settings, ahead=False)
+
+    def frame_arrived(self, source: str, frame: Frame) -> None:
+        """
+        Take note of a new frame of source (the camera topic or an extra topic).
+
+        Called on the spinning thread for every frame: while clients keep asking about
+        source, the frame is prepared on the gateway's own thread, not here.
+        """
+        if frame.received_at > self._ahead_until.get(source, 0.0):
+            return
+        worker = self._ahead_worker
+        with self._prepared_changed:
+            if worker is None or source in self._ahead_queued:
+                return  # the queued preparation takes the newest frame when it runs
+            self._ahead_queued.add(source)
+        try:
+            worker.submit(lambda: self._prepare_ahead(source))
+        except WorkersClosedError:
+            pass  # shutting down
+
+    def _prepare_ahead(self, source: str) -> None:
+        with self._prepared_changed:
+            self._ahead_queued.discard(source)
+        if source == self._camera_topic:
+            frame = self._latest_frame()
+        else:
+            with self._lock:
+                entry = self._topics.get(source)
+            frame = None if entry is None else entry.latest
+        if frame is None:
+            return
+        try:
+            self._prepare(source, frame, self.settings(), ahead=True)
+        except DescribeError:
+            pass  # a frame that cannot be prepared: the request that asks for it says why
+        except Exception as error:  # noqa: B902 - nobody waits on this thread to hear it
+            self._node.get_logger().error(
+                f"gateway: preparing a frame of '{source}' failed: {type(error).__name__}: "
+                f'{error}')
+
+    def _prepare(self, name: str, frame: Frame, settings: VlmSettings, ahead: bool) -> bytes:
+        """Return frame as a data URL: the cached one, the one under way, or a new one."""
+        key: PreparedKey = (frame.sequence, frame.received_at, settings.max_image_size,
+                            settings.jpeg_quality)
+        with self._prepared_changed:
+            while (name, key) in self._preparing:
+                self._prepared_changed.wait()
             cached = self._prepared.get(name)
             if cached is not None and cached[0] == key:
-                self.frames_reused += 1
+                if not ahead:
+                    self._counts[name].reused += 1
                 return cached[1]
+            self._preparing.add((name, key))
+        url: Optional[bytes] = None
         started = time.perf_counter()
-        url = self._describer.encode(frame, settings, 'the latest image').data_url_bytes()
-        with self._prepared_lock:
-            self._prepared[name] = (key, url)
-            self.frames_prepared += 1
-            self._prepare_times.append(time.perf_counter() - started)
-        return url
+        try:
+            url = self._describer.encode(frame, settings, 'the latest image').data_url_bytes()
+            return url
+        finally:
+            with self._prepared_changed:
+                self._preparing.discard((name, key))
+                if url is not None:
+                    cached = self._prepared.get(name)
+                    if cached is None or cached[0][0] <= key[0]:  # never an older frame
+                        self._prepared[name] = (key, url)
+                    self._counts[name].prepared += 1
+                    if ahead:
+                        self._counts[name].ahead += 1
+                    self._prepare_times.append(time.perf_counter() - started)
+                self._prepared_changed.notify_all()
 
     def image_topics(self) -> list[str]:
         """Return the image topics on the ROS graph."""
@@ -171,16 +258,23 @@ class GatewayBridge:
     def camera_state(self) -> dict[str, Any]:
         """Return the camera topic, frames received, and the latest frame's age."""
         frame = self._latest_frame()
+        counts = self.preparation_counts(self._camera_topic)
         return {'topic': self._camera_topic,
                 'frames_received': 0 if frame is None else frame.sequence,
                 'age_s': None if frame is None
                 else round(time.monotonic() - frame.received_at, 3),
-                'gateway_frames_prepared': self.frames_prepared,
-                'gateway_frames_reused': self.frames_reused,
+                'gateway_frames_prepared': counts.prepared,
+                'gateway_frames_prepared_ahead': counts.ahead,
+                'gateway_frames_reused': counts.reused,
                 'gateway_prepare_ms': self._median_prepare_ms()}
 
+    def preparation_counts(self, source: str) -> PreparationCounts:
+        """Return a copy of how the frames of source (a topic name) were prepared so far."""
+        with self._prepared_changed:
+            return replace(self._counts.get(source, PreparationCounts()))
+
     def _median_prepare_ms(self) -> Optional[float]:
-        with self._prepared_lock:
+        with self._prepared_changed:
             times = list(self._prepare_times)
         return round(statistics.median_high(times) * 1e3, 2) if times else None
 
@@ -239,7 +333,7 @@ class GatewayBridge:
                     f"cannot subscribe '{topic}': the gateway already follows "
                     f'{len(self._topics)} image topics (gateway_max_topics); a topic unused '
                     f'for {IDLE_TOPIC_S:g} s is dropped')
-            entry = _TopicFrames()
+            entry = _TopicFrames(topic, self.frame_arrived)
             entry.subscription = self._node.create_subscription(
                 kinds[0], topic, entry.on_message, self._qos)
             self._topics[topic] = entry
@@ -252,9 +346,10 @@ class GatewayBridge:
             idle = [topic for topic, entry in self._topics.items()
                     if now - entry.last_used > IDLE_TOPIC_S]
             dropped = [self._topics.pop(topic) for topic in idle]
-        with self._prepared_lock:
+        with self._prepared_changed:
             for topic in idle:
                 self._prepared.pop(topic, None)
+                self._ahead_until.pop(topic, None)
         for topic, entry in zip(idle, dropped, strict=True):
             self._node.destroy_subscription(entry.subscription)
             self._node.get_logger().info(f"gateway: unsubscribed '{topic}' (unused)")

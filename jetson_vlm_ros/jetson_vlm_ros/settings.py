@@ -177,6 +177,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('gateway_max_topics', 4,
                   'Most extra image topics the gateway subscribes at once (ros:///topic); '
                   'one unused for a minute is dropped.', 0, 64),
+    ParameterSpec('gateway_prepare_ahead', 2.0,
+                  'Seconds after a gateway request about the camera or a topic during which '
+                  'its new frames are prepared (JPEG, data URL) as they arrive, so the next '
+                  'request waits for the model only; 0 prepares frames on request only.',
+                  0.0, 60.0),
     ParameterSpec('alert_rules', (),
                   'Yes/no questions about the camera, e.g. "Is a person in the doorway?"; '
                   'all are asked in one model call per alert_period.'),
@@ -237,6 +242,7 @@ class VlmSettings:
     gateway_api_key: str
     gateway_max_body_mb: int
     gateway_max_topics: int
+    gateway_prepare_ahead: float
     alert_rules: tuple[str, ...]
     alert_period: float
     alert_cooldown: float

@@ -280,6 +280,7 @@ class VlmNode(Node):
         self._frames_received += 1
         self._latest_frame = Frame(msg, time.monotonic(), self._frames_received)
         self._history.add(self._latest_frame)
+        self._gateway.frame_arrived(self._image_topic, self._latest_frame)
 
     def _on_describe_scene(self, request: DescribeScene.Request,
                            response: DescribeScene.Response) -> DescribeScene.Response:

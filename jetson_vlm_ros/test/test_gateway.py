@@ -108,7 +108,8 @@ def gateway() -> Iterator[Gateway]:
     port = free_port()
     with FakeVlmServer() as server, module_harness(
             'gw', base_url=server.base_url, caption_period=0.0, gateway_port=port,
-            max_concurrent_requests=2, request_timeout=5.0) as harness:
+            max_concurrent_requests=2, request_timeout=5.0,
+            gateway_max_topics=16) as harness:  # the tests here ask about a dozen topics
         camera = make_image(solid(RED, 640, 480), 'rgb8', stamp_sec=7)
         with harness.streaming(camera, rate=20.0):
             yield Gateway(harness, server, port)
@@ -196,26 +197,75 @@ def test_other_topic_is_subscribed_on_first_use(gateway):
     gateway.harness.tester.destroy_publisher(publisher)
 
 
+def answer_about(gateway: Gateway, topic: str) -> str:
+    status, _, body = gateway.post({'messages': ask('what?', 'ros://' + topic)})
+    assert status == 200, body
+    return body['choices'][0]['message']['content']
+
+
+def first_answer(gateway: Gateway, publisher: Any, topic: str, msg: Any) -> None:
+    """Publish msg until the gateway, which subscribes on first use, answers about it."""
+    def answered() -> bool:
+        publisher.publish(msg)
+        return gateway.post({'messages': ask('a', 'ros://' + topic)})[0] == 200
+
+    wait_for(answered, 10.0, f"a first answer about '{topic}'")
+
+
 def test_requests_about_the_same_frame_share_one_preparation(gateway):
     topic = f'{gateway.ns}/still/image'
     publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
     bridge = gateway.harness.node._gateway
-    still = make_image(solid(BLUE, 160, 120))
-
-    def first_answer() -> bool:
-        publisher.publish(still)  # until the gateway, subscribing on first use, has one
-        return gateway.post({'messages': ask('a', 'ros://' + topic)})[0] == 200
-
-    wait_for(first_answer, 10.0, 'a first answer about the still frame')
-    prepared, reused = bridge.frames_prepared, bridge.frames_reused
-    answers = [gateway.post({'messages': ask('b', 'ros://' + topic)})[2] for _ in range(3)]
-    for body in answers:
-        assert body['choices'][0]['message']['content'].startswith('160x120 ')
-    assert (bridge.frames_prepared, bridge.frames_reused) == (prepared, reused + 3)
+    first_answer(gateway, publisher, topic, make_image(solid(BLUE, 160, 120)))
+    before = bridge.preparation_counts(topic)
+    for _ in range(3):
+        assert answer_about(gateway, topic).startswith('160x120 ')
+    after = bridge.preparation_counts(topic)
+    assert (after.prepared, after.reused) == (before.prepared, before.reused + 3)
     publisher.publish(make_image(solid(GREEN, 80, 60)))  # a new frame is prepared anew
-    wait_for(lambda: gateway.post({'messages': ask('c', 'ros://' + topic)})[2]['choices'][0][
-        'message']['content'].startswith('80x60 '), 10.0, 'an answer about the new frame')
-    assert bridge.frames_prepared > prepared
+    wait_for(lambda: answer_about(gateway, topic).startswith('80x60 '), 10.0,
+             'an answer about the new frame')
+    assert bridge.preparation_counts(topic).prepared > before.prepared
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
+def test_new_frames_are_prepared_on_arrival_while_clients_ask(gateway):
+    topic = f'{gateway.ns}/ahead/image'
+    publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
+    bridge = gateway.harness.node._gateway
+    with gateway.params(gateway_prepare_ahead=30.0):
+        first_answer(gateway, publisher, topic, make_image(solid(BLUE, 160, 120)))
+        before = bridge.preparation_counts(topic)
+        publisher.publish(make_image(solid(GREEN, 80, 60)))  # no request asks about it yet
+        wait_for(lambda: bridge.preparation_counts(topic).ahead > before.ahead, 10.0,
+                 'the new frame prepared on arrival')
+        answer = answer_about(gateway, topic)
+        assert answer.startswith('80x60 ') and mean_rgb(answer) == pytest.approx(GREEN, abs=3)
+        after = bridge.preparation_counts(topic)
+        # The request used the frame prepared on arrival, and prepared nothing itself.
+        assert (after.prepared, after.ahead, after.reused) == (
+            before.prepared + 1, before.ahead + 1, before.reused + 1)
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
+@pytest.mark.parametrize('window', [0.0, 0.3], ids=['off', 'after-the-window'])
+def test_frames_are_prepared_on_request_only_when_nobody_asked_lately(gateway, window):
+    topic = f'{gateway.ns}/lazy_{int(window * 10)}/image'
+    publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
+    bridge = gateway.harness.node._gateway
+    with gateway.params(gateway_prepare_ahead=window):
+        first_answer(gateway, publisher, topic, make_image(solid(BLUE, 160, 120)))
+        time.sleep(window + 0.2)
+        before = bridge.preparation_counts(topic)
+        received = bridge._topics[topic].received
+        publisher.publish(make_image(solid(GREEN, 80, 60)))
+        wait_for(lambda: bridge._topics[topic].received > received, 10.0, 'the new frame')
+        time.sleep(0.3)  # time enough for a preparation on arrival (a 80x60 one: < 5 ms)
+        assert bridge.preparation_counts(topic) == before
+        assert answer_about(gateway, topic).startswith('80x60 ')
+        after = bridge.preparation_counts(topic)
+        assert (after.prepared, after.ahead, after.reused) == (
+            before.prepared + 1, before.ahead, before.reused)
     gateway.harness.tester.destroy_publisher(publisher)
 
 
@@ -285,6 +335,10 @@ def test_health_reports_camera_server_and_requests(gateway):
     assert 0 <= health['camera']['age_s'] < 2.0 and health['camera']['frames_received'] > 0
     assert health['camera']['gateway_frames_prepared'] > 0
     assert 0 < health['camera']['gateway_prepare_ms'] < 1000
+    # The camera streams on: its next frames are prepared on arrival (gateway_prepare_ahead).
+    wait_for(lambda: json.loads(gateway.http('GET', '/health')[2])['camera'][
+        'gateway_frames_prepared_ahead'] > health['camera']['gateway_frames_prepared_ahead'],
+        5.0, 'a camera frame prepared on arrival')
     assert health['server']['reachable'] is True and health['server']['model_present'] is True
     assert health['requests_in_flight'] == 0 and health['max_concurrent_requests'] == 2
 
@@ -328,6 +382,23 @@ def test_unknown_and_non_image_topics_are_400(gateway):
     publisher = gateway.publisher(String, topic, 10)
     status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
     assert status == 400 and 'carries std_msgs/msg/String' in error_of(body)['message']
+    gateway.harness.tester.destroy_publisher(publisher)
+
+
+def test_topics_beyond_gateway_max_topics_are_400(gateway):
+    bridge = gateway.harness.node._gateway
+    topic = f'{gateway.ns}/one_too_many/image'
+    publisher = gateway.publisher(Image, topic, qos_profile_sensor_data)
+    with gateway.params(gateway_max_topics=len(bridge.extra_topics)):
+        status, _, body = gateway.post({'messages': ask('x', 'ros://' + topic)})
+        assert status == 400
+        message = error_of(body)['message']
+        assert message.startswith(f"cannot subscribe '{topic}': the gateway already follows "
+                                  f'{len(bridge.extra_topics)} image topics'), message
+        assert topic not in bridge.extra_topics
+    with gateway.params(gateway_max_topics=len(bridge.extra_topics) + 1):
+        first_answer(gateway, publisher, topic, make_image(solid(GREEN, 32, 24)))
+        assert topic in bridge.extra_topics
     gateway.harness.tester.destroy_publisher(publisher)
 
 

@@ -62,6 +62,7 @@ DOCUMENTED = {
     'gateway_api_key': (str, '', None, False),
     'gateway_max_body_mb': (int, 20, (1, 1024), True),
     'gateway_max_topics': (int, 4, (0, 64), False),
+    'gateway_prepare_ahead': (float, 2.0, (0.0, 60.0), False),
     'alert_rules': (tuple, (), None, False),
     'alert_period': (float, 0.0, (0.0, 3600.0), False),
     'alert_cooldown': (float, 30.0, (0.0, 86400.0), False),
@@ -126,7 +127,7 @@ def test_table_matches_settings_fields():
     assert sorted(names(NUMERIC)) == sorted(names(FLOATS) + names(INTS))
     assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS) + names(LISTS)) == \
         sorted(names(PARAMETERS))
-    assert len(FLOATS) == 9 and len(INTS) == 10 and len(STRINGS) == 8 and len(BOOLS) == 4
+    assert len(FLOATS) == 10 and len(INTS) == 10 and len(STRINGS) == 8 and len(BOOLS) == 4
     assert len(LISTS) == 1
 
 
