@@ -209,6 +209,26 @@ def test_each_request_is_logged_at_debug_level_only(level):
                      r'\d+\.\d ms, model \d+\.\d{3} s, total \d+\.\d{3} s$', lines[0]), lines[0]
 
 
+def outputs_within(processes: list[subprocess.Popen], seconds: float) -> list[str]:
+    """Return each process's output once it ended, or a note that it did not in time."""
+    deadline = time.monotonic() + seconds
+    outputs = []
+    for process in processes:
+        try:
+            outputs.append(process.communicate(
+                timeout=max(0.1, deadline - time.monotonic()))[0])
+        except subprocess.TimeoutExpired:
+            outputs.append(f'still running {seconds:g} s after SIGTERM')
+    return outputs
+
+
+def kill_the_rest(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def test_sigterm_never_leaves_the_node_waiting():
     # rclpy wakes the executor before it shuts the context down; a SIGTERM between the two
     # left spin() waiting forever (1 trial in about 5). Several nodes, several chances.
@@ -225,19 +245,9 @@ def test_sigterm_never_leaves_the_node_waiting():
                  'every node to serve describe_scene')
         for process in processes:
             process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10.0
-        outputs = []
-        for process in processes:
-            try:
-                outputs.append(process.communicate(
-                    timeout=max(0.1, deadline - time.monotonic()))[0])
-            except subprocess.TimeoutExpired:
-                outputs.append('still running 10 s after SIGTERM')
+        outputs = outputs_within(processes, 10.0)
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        kill_the_rest(processes)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
     assert [p.returncode for p in processes] == [0] * len(processes), outputs
@@ -256,7 +266,7 @@ def test_sigterm_while_the_node_starts_is_a_clean_stop():
     context = rclpy.Context()
     rclpy.init(context=context)
     node = Node('early_sigterm_tester', context=context)
-    outputs = []
+    outputs: list[str] = []
     try:
         waiting = dict(processes)
         deadline = time.monotonic() + 30.0
@@ -266,18 +276,9 @@ def test_sigterm_while_the_node_starts_is_a_clean_stop():
                 waiting.pop(ns).send_signal(signal.SIGTERM)
             time.sleep(0.005)
         assert not waiting, f'no parameter services on the graph from {sorted(waiting)}'
-        deadline = time.monotonic() + 10.0
-        for process in processes.values():
-            try:
-                outputs.append(process.communicate(
-                    timeout=max(0.1, deadline - time.monotonic()))[0])
-            except subprocess.TimeoutExpired:
-                outputs.append('still running 10 s after SIGTERM')
+        outputs = outputs_within(list(processes.values()), 10.0)
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        kill_the_rest(list(processes.values()))
         node.destroy_node()
         rclpy.try_shutdown(context=context)
     assert [p.returncode for p in processes.values()] == [0] * len(processes), outputs
