@@ -179,8 +179,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'one unused for a minute is dropped.', 0, 64),
     ParameterSpec('gateway_prepare_ahead', 2.0,
                   'Seconds after a gateway request about the camera or a topic during which '
-                  'its new frames are prepared (JPEG, data URL) as they arrive, so the next '
-                  'request waits for the model only; 0 prepares frames on request only.',
+                  'its new frames are prepared (JPEG, data URL) shortly after they arrive, so '
+                  'the next request waits for the model only; 0 prepares frames on request '
+                  'only.',
                   0.0, 60.0),
     ParameterSpec('alert_rules', (),
                   'Yes/no questions about the camera, e.g. "Is a person in the doorway?"; '
