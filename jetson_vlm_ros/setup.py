@@ -39,7 +39,7 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'vlm_node = jetson_vlm_ros.vlm_node:main',
+            'vlm_node = jetson_vlm_ros.node_entry:main',
             'demo_camera = jetson_vlm_ros.demo_camera:main',
             'describe = jetson_vlm_ros.describe_command:main',
         ],
