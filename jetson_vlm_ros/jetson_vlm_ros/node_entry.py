@@ -31,6 +31,9 @@ def main(args: Optional[list[str]] = None) -> None:
     try:
         from jetson_vlm_ros.vlm_node import main as run_node
     except KeyboardInterrupt:
+        # ros2 launch follows its group's SIGINT with one of its own: not a traceback either.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sys.exit(0)
     run_node(args)
 
