@@ -310,14 +310,20 @@ def publishing(publisher: Any, msg: Any, rate: float) -> Iterator[None]:
 NO_WARM_UP = ('-p', 'warm_up:=false')
 
 
-def start_node(*ros_args: str, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
-    """Start vlm_node from the source tree as its own process (stderr joins stdout)."""
+def start_node(*ros_args: str, stdout: Any = subprocess.PIPE,
+               code: Optional[str] = None) -> subprocess.Popen:
+    """
+    Start vlm_node from the source tree as its own process (stderr joins stdout).
+
+    With code, that Python code runs instead of `-m jetson_vlm_ros.vlm_node`, with the same
+    environment and ROS arguments (e.g. the console script's entry point).
+    """
     env = dict(os.environ)
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'
+    program = ['-m', 'jetson_vlm_ros.vlm_node'] if code is None else ['-c', code]
     return subprocess.Popen(
-        [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
-         *NO_WARM_UP, *ros_args],
+        [sys.executable, *program, '--ros-args', *NO_WARM_UP, *ros_args],
         env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True)
 
 

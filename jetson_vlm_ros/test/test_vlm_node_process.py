@@ -18,11 +18,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import (
-    HAVE_ROS, make_image, NO_WARM_UP, PACKAGE_ROOT, requires_ros, solid, start_node, wait_for)
+from conftest import HAVE_ROS, make_image, requires_ros, solid, start_node, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -308,25 +306,17 @@ vlm_node.main()
 
 
 def test_context_shut_down_during_start_up_is_a_stop_not_a_traceback():
-    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get(
-        'PYTHONPATH', ''))
-    result = subprocess.run(
-        [sys.executable, '-c', SHUT_DOWN_DURING_START_UP, '--ros-args', *NO_WARM_UP],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout
-    assert 'Traceback' not in result.stdout
+    process = start_node(code=SHUT_DOWN_DURING_START_UP)
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, output
+    assert 'Traceback' not in output
 
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_signal_while_the_node_loads_its_modules_is_a_quiet_stop(signum):
     # The console script's entry point (setup.py), signalled 0.5 s in: importing vlm_node's
     # modules takes about 3 s here, and vlm_node.main() has not installed its handlers yet.
-    env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get(
-        'PYTHONPATH', ''))
-    process = subprocess.Popen(
-        [sys.executable, '-c', 'from jetson_vlm_ros.node_entry import main; main()',
-         '--ros-args', *NO_WARM_UP],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = start_node(code='from jetson_vlm_ros.node_entry import main; main()')
     time.sleep(0.5)
     process.send_signal(signum)
     output = process.communicate(timeout=30)[0]
