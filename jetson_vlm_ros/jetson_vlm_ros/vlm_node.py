@@ -257,7 +257,6 @@ class VlmNode(Node):
         health = getattr(self, '_health', None)  # absent when __init__ failed
         if health is not None:
             health.stop()
-        """End in-flight requests now, answer pending service calls, then destroy."""
         gateway = getattr(self, '_gateway', None)  # absent when __init__ failed
         if gateway is not None:
             gateway.close()
