@@ -19,6 +19,8 @@ An OpenAI-compatible HTTP gateway that sees the robot's cameras (no ROS imports)
 `ros:///topic` image URLs (or a `<model>+camera` / `<model>+/topic` model name) were
 replaced by the latest frame, prepared as the node prepares camera frames. The gateway
 never fetches a URL itself: `http(s)://` and `file://` images are refused.
+`POST /v1/responses` (OpenAI's Responses API, stateless) is translated into the same
+chat-completions request and its answer back (responses_api, gateway_replies).
 
 It runs aiohttp on its own event loop in its own thread: ROS callbacks never wait on an
 HTTP client, and frame preparation runs on the loop's thread pool, so one slow client
@@ -39,6 +41,8 @@ from urllib.parse import urlparse
 
 import aiohttp
 from aiohttp import web, web_server
+from jetson_vlm_ros import responses_api
+from jetson_vlm_ros.gateway_replies import ChatReplies, Replies, ResponsesReplies
 from jetson_vlm_ros.scene_describer import DescribeError, RequestSlots
 from jetson_vlm_ros.settings import VlmSettings
 from jetson_vlm_ros.vlm_client import quote_reply, secret_to_redact
@@ -76,19 +80,22 @@ class GatewayError(Exception):
     """A request failed with an HTTP status and a message for the client."""
 
     def __init__(self, status: int, message: str,
-                 headers: Optional[dict[str, str]] = None) -> None:
+                 headers: Optional[dict[str, str]] = None,
+                 param: Optional[str] = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.param = param
 
 
 def error_response(status: int, message: str,
-                   headers: Optional[dict[str, str]] = None) -> web.Response:
+                   headers: Optional[dict[str, str]] = None,
+                   param: Optional[str] = None) -> web.Response:
     """Return OpenAI's error body: {"error": {"message", "type", "param", "code"}}."""
     kind, code = _ERROR_TYPES.get(status, ('server_error' if status >= 500
                                            else 'invalid_request_error', None))
-    body = {'error': {'message': message, 'type': kind, 'param': None, 'code': code}}
+    body = {'error': {'message': message, 'type': kind, 'param': param, 'code': code}}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -282,6 +289,8 @@ class OpenAiGateway:
         app = web.Application(client_max_size=self.max_body,
                               middlewares=[self._errors_middleware])
         app.router.add_post('/v1/chat/completions', self._chat_completions)
+        app.router.add_post('/v1/responses', self._responses)
+        app.router.add_route('*', '/v1/responses/{rest:.+}', self._stored_response)
         app.router.add_get('/v1/models', self._models)
         app.router.add_get('/v1/alerts', self._alerts)
         app.router.add_get('/v1/status', self._status)
@@ -321,7 +330,7 @@ class OpenAiGateway:
             self._check_key(request)
             return await handler(request)
         except GatewayError as error:
-            return error_response(error.status, error.message, error.headers)
+            return error_response(error.status, error.message, error.headers, error.param)
         except web.HTTPRequestEntityTooLarge:
             return error_response(413, f'request body larger than gateway_max_body_mb '
                                        f'({self.max_body // (1024 * 1024)} MB)')
@@ -353,7 +362,8 @@ class OpenAiGateway:
 
     # --- chat completions ------------------------------------------------------------------
 
-    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+    async def _read_json(self, request: web.Request) -> tuple[bytes, dict[str, Any]]:
+        """Return the request's body, raw and parsed; raise for one too large or not JSON."""
         if request.content_length is not None and request.content_length > self.max_body:
             raise web.HTTPRequestEntityTooLarge(max_size=self.max_body,
                                                 actual_size=request.content_length)
@@ -364,6 +374,34 @@ class OpenAiGateway:
             raise GatewayError(400, f'the request body is not valid JSON: {error}') from None
         if not isinstance(body, dict):
             raise GatewayError(400, 'the request body must be a JSON object')
+        return raw, body
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        raw, body = await self._read_json(request)
+        return await self._send_chat(request, raw, body, ChatReplies())
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        raw, body = await self._read_json(request)
+        try:
+            translation = responses_api.chat_request(body)
+        except responses_api.RequestError as error:
+            raise GatewayError(400, str(error), param=error.param) from None
+        return await self._send_chat(request, raw, translation.chat,
+                                     ResponsesReplies(translation))
+
+    async def _stored_response(self, request: web.Request) -> web.Response:
+        raise GatewayError(404, f'no response is stored here: this gateway serves '
+                                f'/v1/responses statelessly (as Ollama does), so '
+                                f'{request.method} {request.path} finds nothing')
+
+    async def _send_chat(self, request: web.Request, raw: bytes, body: dict[str, Any],
+                         replies: Replies) -> web.StreamResponse:
+        """
+        Fill the ros:// images of a chat-completions body and send it to the server.
+
+        raw is the client's request body: forwarded as it is when nothing changed (a chat
+        completion), and what placeholders must not occur in.
+        """
         settings = self.backend.settings()
         given_model = body.get('model')
         model = given_model or settings.model
@@ -394,11 +432,11 @@ class OpenAiGateway:
                 images = await asyncio.get_running_loop().run_in_executor(
                     None, self._fill_images, ros_parts, settings, raw)
                 payload = encode_with_images(body, images)
-            elif camera is None and given_model == model:
+            elif camera is None and given_model == model and replies.forwards_raw:
                 payload = raw  # unchanged: no second JSON encoding of its images
             else:
                 payload = json.dumps(body).encode()
-            return await self._forward(request, payload, body, settings)
+            return await self._forward(request, payload, body, settings, replies)
         finally:
             self.backend.slots.release()
 
@@ -423,7 +461,7 @@ class OpenAiGateway:
         return images
 
     async def _forward(self, request: web.Request, payload: bytes, body: dict[str, Any],
-                       settings: VlmSettings) -> web.StreamResponse:
+                       settings: VlmSettings, replies: Replies) -> web.StreamResponse:
         key = settings.api_key or os.environ.get('OPENAI_API_KEY') or 'none'
         secret = secret_to_redact(key)
         where = f'the VLM server at {settings.base_url}'
@@ -439,17 +477,20 @@ class OpenAiGateway:
                     text = await upstream.text(errors='replace')
                     raise self._upstream_status(upstream.status, text, where, body, secret)
                 if streaming:
-                    return await self._pass_stream(request, upstream, where)
+                    return await replies.stream(request, upstream, where, secret)
                 data = await upstream.read()
                 try:
                     reply = json.loads(data)
                 except ValueError:
                     reply = None
-                if not isinstance(reply, dict) or not isinstance(reply.get('choices'), list):
-                    quoted = quote_reply(data.decode(errors='replace'), secret)
-                    raise GatewayError(
-                        502, f"{where} did not answer with a chat completion: '{quoted}'")
-                return web.Response(body=data, status=200, content_type='application/json')
+                if isinstance(reply, dict) and isinstance(reply.get('choices'), list):
+                    try:
+                        return replies.answer(reply, data)
+                    except responses_api.UpstreamError:
+                        pass
+                quoted = quote_reply(data.decode(errors='replace'), secret)
+                raise GatewayError(
+                    502, f"{where} did not answer with a chat completion: '{quoted}'")
         except asyncio.TimeoutError:
             raise GatewayError(504, f'{where} did not answer within request_timeout '
                                     f'({settings.request_timeout:g} s)') from None
@@ -493,25 +534,6 @@ class OpenAiGateway:
         if 400 <= status < 500 and status not in (401, 403, 429):
             return GatewayError(status, f'{where} refused the request (HTTP {status}: {reply})')
         return GatewayError(502, f'{where} answered HTTP {status}: {reply}')
-
-    async def _pass_stream(self, request: web.Request, upstream: aiohttp.ClientResponse,
-                           where: str) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers={
-            'Content-Type': upstream.headers.get('Content-Type', 'text/event-stream'),
-            'Cache-Control': 'no-cache'})
-        await response.prepare(request)
-        try:
-            async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            # The status line is gone: tell the client in the stream, as OpenAI does.
-            reason = 'timed out' if isinstance(error, asyncio.TimeoutError) else 'broke'
-            message = {'error': {'message': f'the stream from {where} {reason} mid-reply',
-                                 'type': 'server_error', 'param': None,
-                                 'code': 'bad_gateway'}}
-            await response.write(b'data: ' + json.dumps(message).encode() + b'\n\n')
-        await response.write_eof()
-        return response
 
     # --- models, health, alerts, status page ----------------------------------------------
 
