@@ -340,7 +340,10 @@ def usage_of(chat_usage: Any) -> Optional[dict[str, Any]]:
     cached = _count((chat_usage.get('prompt_tokens_details') or {}).get('cached_tokens'))
     reasoning = _count(
         (chat_usage.get('completion_tokens_details') or {}).get('reasoning_tokens'))
-    return {'input_tokens': prompt, 'input_tokens_details': {'cached_tokens': cached},
+    # cache_write_tokens: newer openai clients require the field; a local server writes
+    # no prompt cache that is billed.
+    return {'input_tokens': prompt,
+            'input_tokens_details': {'cached_tokens': cached, 'cache_write_tokens': 0},
             'output_tokens': completion,
             'output_tokens_details': {'reasoning_tokens': reasoning},
             'total_tokens': total}
