@@ -154,18 +154,18 @@ def test_stream_helper_gives_the_final_response(gateway):
 
 def test_text_format_json_schema_reaches_the_server_as_response_format(gateway):
     class Door(pydantic.BaseModel):
-        open: bool
+        is_open: bool
         people: int
 
-    with answering(gateway, '{"open": true, "people": 2}'):
+    with answering(gateway, '{"is_open": true, "people": 2}'):
         parsed = gateway.client().responses.parse(
             model=MODEL + '+camera', input='Is the door open? How many people?',
             text_format=Door)
-    assert parsed.output_parsed == Door(open=True, people=2)
+    assert parsed.output_parsed == Door(is_open=True, people=2)
     sent = gateway.server.requests[-1].body['response_format']
     assert sent['type'] == 'json_schema'
     assert sent['json_schema']['name'] == 'Door' and sent['json_schema']['strict'] is True
-    assert set(sent['json_schema']['schema']['properties']) == {'open', 'people'}
+    assert set(sent['json_schema']['schema']['properties']) == {'is_open', 'people'}
     with answering(gateway, '{}'):
         status, _, body = post(gateway, {'input': 'x', 'text': {'format': {
             'type': 'json_object'}}})
