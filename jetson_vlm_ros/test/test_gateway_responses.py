@@ -23,10 +23,11 @@ and each answer says which frame was sent.
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 import json
+import socket
 from typing import Any, Iterator
 
 from conftest import free_port, HAVE_ROS, make_image, mean_rgb, module_harness, requires_ros, \
-    solid
+    solid, wait_for
 from fake_vlm_server import FakeVlmServer
 import pytest
 from test_gateway import error_of, Gateway
@@ -171,6 +172,22 @@ def test_text_format_json_schema_reaches_the_server_as_response_format(gateway):
             'type': 'json_object'}}})
     assert status == 200 and body['text'] == {'format': {'type': 'json_object'}}
     assert gateway.server.requests[-1].body['response_format'] == {'type': 'json_object'}
+
+
+def test_clients_leaving_mid_stream_give_their_slot_back(gateway):
+    gateway.server.state.chunk_delay = 0.2
+    streams_before = len(gateway.server.streams)
+    for _ in range(3):  # more than max_concurrent_requests (2)
+        with socket.create_connection(('127.0.0.1', gateway.port), timeout=10) as sock:
+            payload = json.dumps({'stream': True, 'input': camera_question()})
+            sock.sendall(f'POST /v1/responses HTTP/1.1\r\nHost: x\r\n'
+                         f'Content-Type: application/json\r\nContent-Length: {len(payload)}'
+                         f'\r\n\r\n{payload}'.encode())
+            assert b'200 OK' in sock.recv(4096)  # the stream has started
+    slots = gateway.harness.node._describer.slots
+    wait_for(lambda: slots.in_flight == 0, 10.0, 'every slot given back')
+    wait_for(lambda: [r.how for r in gateway.server.streams[streams_before:]] ==
+             ['client closed'] * 3, 5.0, 'the server to see all 3 streams closed')
 
 
 def test_model_omitted_is_the_nodes_model(gateway):
