@@ -36,7 +36,9 @@ if HAVE_ROS:
     import openai
     import pydantic
 
-pytestmark = requires_ros
+pytestmark = [requires_ros, pytest.mark.skipif(
+    HAVE_ROS and not hasattr(openai.OpenAI, 'responses'),
+    reason='this openai client predates the Responses API (openai < 1.66)')]
 
 RED = (255, 0, 0)
 MODEL = 'gemma3:4b'
