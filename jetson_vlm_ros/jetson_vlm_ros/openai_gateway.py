@@ -40,8 +40,8 @@ from typing import Any, Callable, Optional, Protocol
 from urllib.parse import urlparse
 
 import aiohttp
-from aiohttp import web, web_server
-from jetson_vlm_ros import responses_api
+from aiohttp import hdrs, web, web_server
+from jetson_vlm_ros import gateway_guard, responses_api
 from jetson_vlm_ros.gateway_replies import ChatReplies, Replies, ResponsesReplies
 from jetson_vlm_ros.scene_describer import DescribeError, RequestSlots
 from jetson_vlm_ros.settings import VlmSettings
@@ -57,9 +57,12 @@ RETRY_AFTER_S = 1
 _ERROR_TYPES = {
     400: ('invalid_request_error', 'invalid_request'),
     401: ('authentication_error', 'invalid_api_key'),
+    403: ('permission_error', 'origin_not_allowed'),
     404: ('invalid_request_error', 'not_found'),
     405: ('invalid_request_error', 'method_not_allowed'),
     413: ('invalid_request_error', 'request_too_large'),
+    415: ('invalid_request_error', 'unsupported_media_type'),
+    421: ('invalid_request_error', 'misdirected_request'),
     429: ('rate_limit_error', 'rate_limit_exceeded'),
     500: ('server_error', 'internal_error'),
     502: ('server_error', 'bad_gateway'),
@@ -243,6 +246,7 @@ class OpenAiGateway:
         self._runner: Optional[web.AppRunner] = None
         self._session: Optional[aiohttp.ClientSession] = None
         self._stopped: Optional[asyncio.Event] = None
+        self._machine_names = gateway_guard.machine_names()
 
     @property
     def url(self) -> str:
@@ -286,8 +290,10 @@ class OpenAiGateway:
 
     async def _serve(self, started: threading.Event) -> None:
         self._stopped = asyncio.Event()
+        # The guard comes first: a refused request reaches neither the key check nor a route.
         app = web.Application(client_max_size=self.max_body,
-                              middlewares=[self._errors_middleware])
+                              middlewares=[self._guard_middleware, self._errors_middleware])
+        app.on_response_prepare.append(self._add_cors_headers)
         app.router.add_post('/v1/chat/completions', self._chat_completions)
         app.router.add_post('/v1/responses', self._responses)
         app.router.add_route('*', '/v1/responses/{rest:.+}', self._stored_response)
@@ -321,6 +327,39 @@ class OpenAiGateway:
     async def _close_sessions(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+    # --- middleware: Host, Origin and content type (gateway_guard), errors, the API key -----
+
+    @web.middleware
+    async def _guard_middleware(self, request: web.Request,
+                                handler: Any) -> web.StreamResponse:
+        settings = self.backend.settings()
+        policy = gateway_guard.guard_policy(
+            self.host, settings.gateway_allowed_hosts, settings.gateway_allowed_origins,
+            self._machine_names)
+        # request.host would fall back to the socket's address: the header itself is judged.
+        origin = request.headers.get(hdrs.ORIGIN)
+        verdict = gateway_guard.screen(
+            request.method, request.headers.get(hdrs.HOST), origin,
+            request.headers.get(hdrs.CONTENT_TYPE), policy)
+        if isinstance(verdict, gateway_guard.Refusal):
+            return error_response(verdict.status, verdict.message)
+        if request.method == 'OPTIONS' and origin is not None and \
+                hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
+            return web.Response(status=204, headers=gateway_guard.preflight_headers(
+                origin, request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS)))
+        request['cors_origin'] = verdict.cors_origin
+        return await handler(request)
+
+    async def _add_cors_headers(self, request: web.Request,
+                                response: web.StreamResponse) -> None:
+        # Here, not in the middleware: a stream's headers are sent before its handler returns.
+        vary = response.headers.get(hdrs.VARY, '')
+        if 'origin' not in vary.lower():
+            response.headers[hdrs.VARY] = f'{vary}, Origin' if vary else 'Origin'
+        cors_origin = request.get('cors_origin')
+        if cors_origin and hdrs.ACCESS_CONTROL_ALLOW_ORIGIN not in response.headers:
+            response.headers.update(gateway_guard.cors_headers(cors_origin))
 
     # --- middleware: errors and the API key ------------------------------------------------
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
+from jetson_vlm_ros.gateway_guard import host_entry_problem, origin_entry_problem
+
 Value = Union[str, int, float, bool, tuple[str, ...]]
 
 
@@ -56,6 +58,14 @@ def _host(value: str) -> Optional[str]:
     return "must be a host name or address, e.g. '127.0.0.1'"
 
 
+def _host_names(values: tuple[str, ...]) -> Optional[str]:
+    return next(filter(None, map(host_entry_problem, values)), None)
+
+
+def _origins(values: tuple[str, ...]) -> Optional[str]:
+    return next(filter(None, map(origin_entry_problem, values)), None)
+
+
 @dataclass(frozen=True)
 class ParameterSpec:
     """One parameter: its default, what it means and which values it accepts."""
@@ -84,6 +94,10 @@ class ParameterSpec:
             return ' or '.join(f"'{name}'" for name in IMAGE_TRANSPORTS)
         if self.check is _host:
             return 'a host name or address'
+        if self.check is _host_names:
+            return 'a list of host names or addresses'
+        if self.check is _origins:
+            return "a list of origins like 'http://localhost:3000'"
         if isinstance(self.default, tuple):
             return 'a list of strings'
         return 'any string'
@@ -183,6 +197,16 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'the next request waits for the model only; 0 prepares frames on request '
                   'only.',
                   0.0, 60.0),
+    # --- who may use the gateway (issue 21; see gateway_guard.py) ---
+    ParameterSpec('gateway_allowed_hosts', (),
+                  'More names the gateway answers to (Host header, port ignored), besides '
+                  'localhost, 127.0.0.1, ::1 and gateway_host (and, when not on loopback, '
+                  'the machine host name and any IP address); e.g. ["robot.lan"]. Others get '
+                  '421 (no DNS rebinding).', check=_host_names),
+    ParameterSpec('gateway_allowed_origins', (),
+                  'Web origins besides its own that may use the gateway from a browser, '
+                  'with CORS headers; e.g. ["http://localhost:3000"]. Other Origin headers '
+                  'get 403.', check=_origins),
     ParameterSpec('alert_rules', (),
                   'Yes/no questions about the camera, e.g. "Is a person in the doorway?"; '
                   'all are asked in one model call per alert_period.'),
@@ -244,6 +268,8 @@ class VlmSettings:
     gateway_max_body_mb: int
     gateway_max_topics: int
     gateway_prepare_ahead: float
+    gateway_allowed_hosts: tuple[str, ...]
+    gateway_allowed_origins: tuple[str, ...]
     alert_rules: tuple[str, ...]
     alert_period: float
     alert_cooldown: float

@@ -55,7 +55,7 @@ def test_every_parameter_declares_its_valid_values(
             assert not descriptor.integer_range and not descriptor.floating_point_range
         elif isinstance(spec.default, tuple):
             assert descriptor.type == ParameterType.PARAMETER_STRING_ARRAY, spec.name
-            assert descriptor.additional_constraints == 'valid: a list of strings'
+            assert descriptor.additional_constraints.startswith('valid: a list of '), spec.name
         elif isinstance(spec.default, float):
             assert descriptor.type == ParameterType.PARAMETER_DOUBLE
             (span,) = descriptor.floating_point_range

@@ -63,6 +63,8 @@ DOCUMENTED = {
     'gateway_max_body_mb': (int, 20, (1, 1024), True),
     'gateway_max_topics': (int, 4, (0, 64), False),
     'gateway_prepare_ahead': (float, 2.0, (0.0, 60.0), False),
+    'gateway_allowed_hosts': (tuple, (), None, False),
+    'gateway_allowed_origins': (tuple, (), None, False),
     'alert_rules': (tuple, (), None, False),
     'alert_period': (float, 0.0, (0.0, 3600.0), False),
     'alert_cooldown': (float, 30.0, (0.0, 86400.0), False),
@@ -128,7 +130,7 @@ def test_table_matches_settings_fields():
     assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS) + names(LISTS)) == \
         sorted(names(PARAMETERS))
     assert len(FLOATS) == 10 and len(INTS) == 10 and len(STRINGS) == 8 and len(BOOLS) == 4
-    assert len(LISTS) == 1
+    assert len(LISTS) == 3
 
 
 @pytest.mark.parametrize('spec', BOOLS, ids=names(BOOLS))
