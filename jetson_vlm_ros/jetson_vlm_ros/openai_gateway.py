@@ -77,6 +77,10 @@ _CANCEL_ON_DISCONNECT = (
     {'handler_cancellation': True}
     if 'handler_cancellation' in inspect.signature(web_server.Server).parameters
     else {})
+# The listed origin a request came from (gateway_guard), for its CORS headers. aiohttp 3.8
+# (Humble) has no typed request keys; later versions warn about plain strings.
+_CORS_ORIGIN: Any = (web.RequestKey('cors_origin', str) if hasattr(web, 'RequestKey')
+                     else 'cors_origin')
 
 
 class GatewayError(Exception):
@@ -348,7 +352,7 @@ class OpenAiGateway:
                 hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers:
             return web.Response(status=204, headers=gateway_guard.preflight_headers(
                 origin, request.headers.get(hdrs.ACCESS_CONTROL_REQUEST_HEADERS)))
-        request['cors_origin'] = verdict.cors_origin
+        request[_CORS_ORIGIN] = verdict.cors_origin
         return await handler(request)
 
     async def _add_cors_headers(self, request: web.Request,
@@ -357,7 +361,7 @@ class OpenAiGateway:
         vary = response.headers.get(hdrs.VARY, '')
         if 'origin' not in vary.lower():
             response.headers[hdrs.VARY] = f'{vary}, Origin' if vary else 'Origin'
-        cors_origin = request.get('cors_origin')
+        cors_origin = request.get(_CORS_ORIGIN)
         if cors_origin and hdrs.ACCESS_CONTROL_ALLOW_ORIGIN not in response.headers:
             response.headers.update(gateway_guard.cors_headers(cors_origin))
 
