@@ -96,7 +96,8 @@ def _fail_by_gateway(harness: 'RosHarness', server: FakeVlmServer, caller: Calle
     try:
         connection.request('POST', '/v1/chat/completions', json.dumps({'messages': [
             {'role': 'user', 'content': [{'type': 'text', 'text': 'x'}, {
-                'type': 'image_url', 'image_url': {'url': 'ros://latest'}}]}]}))
+                'type': 'image_url', 'image_url': {'url': 'ros://latest'}}]}]}),
+            {'Content-Type': 'application/json'})
         response = connection.getresponse()
         response.read()
         assert response.status == 502
