@@ -30,7 +30,7 @@ So, before anything else:
 - Origin (sent by browsers): absent (curl, the openai client), the request's own origin
   (`http://` + its Host: the status page) or one listed in gateway_allowed_origins. Listed
   origins get CORS headers (never `*`), so a web app on another port can use the API.
-- Content type: a request with a body (any method but GET, HEAD, OPTIONS) must send
+- Content type: a request with a body (Content-Length above 0, or chunked) must send
   `application/json` (charset, if given, utf-8): browsers cannot send that cross-site without
   a CORS preflight, which only listed origins pass.
 """
@@ -50,8 +50,6 @@ CONTENT_TYPE_REFUSED = 415
 
 LOOPBACK_NAMES = ('localhost', '127.0.0.1', '::1')
 WILDCARD_ADDRESSES = ('', '0.0.0.0', '::')
-# Methods whose requests carry no body the gateway reads.
-BODILESS_METHODS = ('GET', 'HEAD', 'OPTIONS')
 JSON_TYPE = 'application/json'
 DEFAULT_PORTS = {'http': 80, 'https': 443}
 # A DNS name (labels of letters, digits, '-', '_'), as it may appear in a Host header.
@@ -259,10 +257,10 @@ def origin_verdict(origin: Optional[str], host_header: str,
         f'app served elsewhere needs its origin in gateway_allowed_origins'))
 
 
-def content_type_refusal(method: str, content_type: Optional[str]) -> Optional[Refusal]:
-    """Return the refusal of a request whose body is not JSON, or None (or no body read)."""
-    if method.upper() in BODILESS_METHODS:
-        return None
+def content_type_refusal(content_type: Optional[str], has_body: bool) -> Optional[Refusal]:
+    """Return the refusal of a request with a body that is not declared JSON, or None."""
+    if not has_body:
+        return None  # nothing to judge: e.g. GET, or DELETE /v1/responses/<id>
     media, *params = (content_type or '').split(';')
     charsets = [value.strip().strip('"').lower() for name, _, value in
                 (param.partition('=') for param in params) if name.strip().lower() == 'charset']
@@ -274,8 +272,8 @@ def content_type_refusal(method: str, content_type: Optional[str]) -> Optional[R
         f"application/json' (form and text bodies are refused)"))
 
 
-def screen(method: str, host: Optional[str], origin: Optional[str],
-           content_type: Optional[str], policy: GuardPolicy) -> Union[Refusal, Admission]:
+def screen(method: str, host: Optional[str], origin: Optional[str], content_type: Optional[str],
+           has_body: bool, policy: GuardPolicy) -> Union[Refusal, Admission]:
     """Apply the three checks in order: Host, Origin, then the body's content type."""
     refusal = host_refusal(host, policy)
     if refusal is not None:
@@ -285,7 +283,7 @@ def screen(method: str, host: Optional[str], origin: Optional[str],
         return verdict
     if method.upper() == 'OPTIONS':
         return verdict  # a preflight has no body; the gateway answers it
-    return content_type_refusal(method, content_type) or verdict
+    return content_type_refusal(content_type, has_body) or verdict
 
 
 def preflight_headers(origin: str, requested_headers: Optional[str]) -> dict[str, str]:

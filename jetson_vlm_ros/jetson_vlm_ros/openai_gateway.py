@@ -345,7 +345,7 @@ class OpenAiGateway:
         origin = request.headers.get(hdrs.ORIGIN)
         verdict = gateway_guard.screen(
             request.method, request.headers.get(hdrs.HOST), origin,
-            request.headers.get(hdrs.CONTENT_TYPE), policy)
+            request.headers.get(hdrs.CONTENT_TYPE), request.body_exists, policy)
         if isinstance(verdict, gateway_guard.Refusal):
             return error_response(verdict.status, verdict.message)
         if request.method == 'OPTIONS' and origin is not None and \

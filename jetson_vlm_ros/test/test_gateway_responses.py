@@ -182,7 +182,7 @@ def test_clients_leaving_mid_stream_give_their_slot_back(gateway):
     for _ in range(3):  # more than max_concurrent_requests (2)
         with socket.create_connection(('127.0.0.1', gateway.port), timeout=10) as sock:
             payload = json.dumps({'stream': True, 'input': camera_question()})
-            sock.sendall(f'POST /v1/responses HTTP/1.1\r\nHost: x\r\n'
+            sock.sendall(f'POST /v1/responses HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                          f'Content-Type: application/json\r\nContent-Length: {len(payload)}'
                          f'\r\n\r\n{payload}'.encode())
             assert b'200 OK' in sock.recv(4096)  # the stream has started

@@ -232,6 +232,15 @@ def test_bodies_that_are_not_json_are_415_and_never_reach_the_server(site, conte
     assert len(site.server.requests) == seen
 
 
+def test_a_request_without_a_body_needs_no_content_type(site):
+    # e.g. the openai client's responses.delete(): the gateway's own 404 says why.
+    status, _, raw = site.send('DELETE', '/v1/responses/resp_1', {'Host': site.own})
+    assert status == 404 and 'statelessly' in error_of(raw)['message']
+    assert site.send('DELETE', '/v1/responses/resp_1', {'Host': EVIL})[0] == 421
+    status, _, raw = site.send('POST', '/v1/chat/completions', {'Host': site.own})
+    assert status == 400 and 'not valid JSON' in error_of(raw)['message']
+
+
 def test_json_with_charset_is_served(site):
     assert site.chat(Content_Type='application/json; charset=utf-8')[0] == 200
 
