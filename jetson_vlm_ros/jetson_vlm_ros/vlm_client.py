@@ -115,6 +115,17 @@ def _trace_new_connection(request: Any) -> None:
             lambda sock: cancellation.on_cancel(lambda: shutdown_socket(sock)))
 
 
+def _http_client_with_hook(hook: Callable[[Any], None]) -> Any:
+    """Return an HTTP client with openai's defaults that calls hook before each request."""
+    default_client = getattr(openai, 'DefaultHttpxClient', None)
+    if default_client is not None:
+        return default_client(event_hooks={'request': [hook]})
+    # openai < 1.17 (Ubuntu 24.04's python3-openai is 1.12) has no DefaultHttpxClient; its
+    # HTTP library is httpx, and its own client follows redirects as this one does.
+    import httpx
+    return httpx.Client(follow_redirects=True, event_hooks={'request': [hook]})
+
+
 def _chunk_text(chunk: Any) -> str:
     choices = getattr(chunk, 'choices', None)
     if not choices:
@@ -177,8 +188,7 @@ class VlmClient:
             if self._stream_client is None:
                 self._stream_client = openai.OpenAI(
                     base_url=self.base_url, api_key=self._key, timeout=self.timeout,
-                    max_retries=0, http_client=openai.DefaultHttpxClient(
-                        event_hooks={'request': [_trace_new_connection]}))
+                    max_retries=0, http_client=_http_client_with_hook(_trace_new_connection))
             return self._stream_client
 
     def stream(self, request: VlmRequest, on_text: Callable[[str, int], None],
