@@ -107,10 +107,16 @@ def image_to_pixels(msg: ImageMessage) -> PixelArray:
         raise ImageConversionError(
             f'image data holds {len(buffer)} bytes, but step*height = '
             f'{step}*{height} = {step * height}')
-    rows = np.frombuffer(buffer, dtype=np.uint8, count=step * height).reshape(height, step)
-    rows = rows[:, :row_bytes]
     if layout.bytes_per_channel == 2:
-        rows = rows.view('>u2' if msg.is_bigendian else '<u2')
+        # Rows `step` bytes apart, read as 16-bit values in place. Not `.view('<u2')` of a
+        # column-sliced uint8 array: NumPy before 1.23 (Ubuntu 22.04 has 1.21) refuses that
+        # view whenever step pads the rows ("To change to a dtype of a different size, the
+        # last axis must be contiguous").
+        rows = np.ndarray((height, row_bytes // 2), dtype='>u2' if msg.is_bigendian else '<u2',
+                          buffer=buffer, strides=(step, 2))
+    else:
+        rows = np.frombuffer(buffer, dtype=np.uint8, count=step * height).reshape(height, step)
+        rows = rows[:, :row_bytes]
     pixels = rows.reshape(height, width, layout.channels)
     if layout.channels == 1:
         pixels = pixels[:, :, 0]

@@ -18,17 +18,26 @@ vlm_node's console script: a Ctrl-C or SIGTERM while the node's modules load is 
 Importing vlm_node loads rclpy, OpenCV, numpy, aiohttp and openai: about 3 s on the 2-core
 test machine. A signal in those seconds printed a KeyboardInterrupt traceback (`ros2 launch`:
 "process has died [exit code -2]"). From vlm_node.main() on, the node's own handlers stop it.
+An openai older than the node needs (openai_version.py) stops it first, with one line.
 """
 
 import signal
 import sys
 from typing import Optional
 
+from jetson_vlm_ros.openai_version import installed_openai_version, openai_problem
+
 
 def main(args: Optional[list[str]] = None) -> None:
     """Load vlm_node and run it; a signal while loading ends the process with status 0."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C does
     try:
+        problem = openai_problem(installed_openai_version())
+        if problem:
+            # One line that names the fix, not an AttributeError from deep inside the node.
+            from rclpy.logging import get_logger
+            get_logger('vlm_node').fatal(problem)
+            sys.exit(1)
         from jetson_vlm_ros.vlm_node import main as run_node
     except KeyboardInterrupt:
         # ros2 launch follows its group's SIGINT with one of its own: not a traceback either.

@@ -115,6 +115,23 @@ def _trace_new_connection(request: Any) -> None:
             lambda sock: cancellation.on_cancel(lambda: shutdown_socket(sock)))
 
 
+def _http_client_with_hook(hook: Callable[[Any], None]) -> Any:
+    """Return an HTTP client with openai's defaults that calls hook before each request."""
+    default_client = getattr(openai, 'DefaultHttpxClient', None)
+    if default_client is not None:
+        return default_client(event_hooks={'request': [hook]})
+    # openai < 1.17 (Ubuntu 24.04's python3-openai is 1.12) has no DefaultHttpxClient; its
+    # HTTP library is httpx, and its own client follows redirects as this one does.
+    import httpx
+    return httpx.Client(follow_redirects=True, event_hooks={'request': [hook]})
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    # httpx's (and httpx2's) connection errors all derive from a class named TransportError;
+    # matched by name, as which library openai uses depends on its version.
+    return any(cls.__name__ == 'TransportError' for cls in type(error).__mro__)
+
+
 def _chunk_text(chunk: Any) -> str:
     choices = getattr(chunk, 'choices', None)
     if not choices:
@@ -177,8 +194,7 @@ class VlmClient:
             if self._stream_client is None:
                 self._stream_client = openai.OpenAI(
                     base_url=self.base_url, api_key=self._key, timeout=self.timeout,
-                    max_retries=0, http_client=openai.DefaultHttpxClient(
-                        event_hooks={'request': [_trace_new_connection]}))
+                    max_retries=0, http_client=_http_client_with_hook(_trace_new_connection))
             return self._stream_client
 
     def stream(self, request: VlmRequest, on_text: Callable[[str, int], None],
@@ -222,12 +238,21 @@ class VlmClient:
         except openai.APIError as error:
             if cancellation.cancelled:
                 raise StreamCancelled(text) from None
+            self._raise_if_closed()
             raise VlmError(self._explain(error, request.model)) from None
         except json.JSONDecodeError:
             if cancellation.cancelled:
                 raise StreamCancelled(text) from None
             raise VlmError(self._not_a_completion(
                 'a stream event that is not valid JSON')) from None
+        except Exception as error:  # noqa: B902 - only the HTTP library's, re-raised otherwise
+            # openai < 1.17 lets a connection that breaks while the stream is read raise the
+            # HTTP library's own error, not an openai.APIConnectionError.
+            if not _is_transport_error(error):
+                raise
+            if cancellation.cancelled:
+                raise StreamCancelled(text) from None
+            raise VlmError(self._connection_failure(error, request.model)) from None
         finally:
             _opening_stream.cancellation = None
             if stream is not None:
@@ -255,6 +280,7 @@ class VlmClient:
                 **_format_option(request),
             )
         except openai.APIError as error:
+            self._raise_if_closed()
             raise VlmError(self._explain(error, request.model)) from None
         except json.JSONDecodeError:
             raise VlmError(self._not_a_completion('a body that is not valid JSON')) from None
@@ -270,9 +296,16 @@ class VlmClient:
                 raise VlmClosedError('the VLM client was closed (shutting down)') from None
             raise
         except openai.APIError as error:
+            self._raise_if_closed()
             raise VlmError(self._explain(error, model=None)) from None
         except json.JSONDecodeError:
             raise VlmError(self._not_a_completion('a body that is not valid JSON')) from None
+
+    def _raise_if_closed(self) -> None:
+        # openai < 1.17 wraps the HTTP library's 'client has been closed' into an
+        # APIConnectionError, which would otherwise read as an unreachable server.
+        if self._closed:
+            raise VlmClosedError('the VLM client was closed (shutting down)') from None
 
     def _not_a_completion(self, what: str) -> str:
         return f'the VLM server at {self.base_url} did not answer with a chat completion: {what}'
@@ -289,18 +322,21 @@ class VlmClient:
             raise VlmError(f'the model at {self.base_url} returned an empty answer')
         return text
 
+    def _connection_failure(self, cause: Optional[BaseException], model: Optional[str]) -> str:
+        where = f'the VLM server at {self.base_url}'
+        reason = f' ({quote_reply(str(cause), self._secret)})' if cause and str(cause) else ''
+        if type(cause).__name__ in ('RemoteProtocolError', 'ReadError'):
+            return (f'the connection to {where} broke mid-reply{reason}; '
+                    f'the server may have crashed or restarted')
+        return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
+                f'then `ollama pull {model or "gemma3:4b"}`')
+
     def _explain(self, error: openai.APIError, model: Optional[str]) -> str:
         where = f'the VLM server at {self.base_url}'
         if isinstance(error, openai.APITimeoutError):
             return f'{where} did not answer within request_timeout ({self.timeout:g} s)'
         if isinstance(error, openai.APIConnectionError):
-            cause = error.__cause__ or error.__context__
-            reason = f' ({quote_reply(str(cause), self._secret)})' if cause and str(cause) else ''
-            if type(cause).__name__ in ('RemoteProtocolError', 'ReadError'):
-                return (f'the connection to {where} broke mid-reply{reason}; '
-                        f'the server may have crashed or restarted')
-            return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
-                    f'then `ollama pull {model or "gemma3:4b"}`')
+            return self._connection_failure(error.__cause__ or error.__context__, model)
         if isinstance(error, openai.APIStatusError):
             reply = quote_reply(error.response.text, self._secret)
             if error.status_code == 404 and model:

@@ -56,9 +56,12 @@ try:
 except ImportError as error:  # the pure unit tests still run
     ROS_IMPORT_ERROR = f'{type(error).__name__}: {error}'
 HAVE_ROS = not ROS_IMPORT_ERROR
+# A test lane without ROS on purpose (scripts/ros_env.sh sets why): CI must not fail there.
+LANE_WITHOUT_ROS = os.environ.get('JETSON_VLM_LANE_WITHOUT_ROS', '')
 # Why the tests that need ROS skip; under CI the run fails instead (see pytest_configure).
-ROS_SKIP_REASON = (f'ROS 2 not importable ({ROS_IMPORT_ERROR}): set up with scripts/bootstrap.sh '
-                   'and source install/setup.bash')
+ROS_SKIP_REASON = (f'ROS 2 not importable ({ROS_IMPORT_ERROR}): '
+                   + (LANE_WITHOUT_ROS or 'set up with scripts/bootstrap.sh and source '
+                      'install/setup.bash'))
 
 
 def running_in_ci() -> bool:
@@ -66,9 +69,9 @@ def running_in_ci() -> bool:
     return os.environ.get('CI', '').strip().lower() not in ('', '0', 'false', 'no')
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_configure(config: Any) -> None:  # pytest.Config exists from pytest 7 only
     """Fail the whole run in CI when ROS is missing: skips there would hide untested code."""
-    if running_in_ci() and not HAVE_ROS:
+    if running_in_ci() and not HAVE_ROS and not LANE_WITHOUT_ROS:
         pytest.exit(f'CI is set, but {ROS_SKIP_REASON}', returncode=1)
 
 

@@ -26,14 +26,17 @@ PACKAGE_DIR = os.path.dirname(TEST_DIR)
 pytestmark = requires_ros
 
 
-def run_without_interfaces(ci: str) -> subprocess.CompletedProcess:
+def run_without_interfaces(ci: str, lane_without_ros: str = '') -> subprocess.CompletedProcess:
     """Run one ROS test file in a pytest whose path lacks the colcon-built interfaces."""
     env = dict(os.environ)
     # As on a machine where colcon never ran: only the source tree is importable.
     env['PYTHONPATH'] = PACKAGE_DIR
     env.pop('CI', None)
+    env.pop('JETSON_VLM_LANE_WITHOUT_ROS', None)
     if ci:
         env['CI'] = ci
+    if lane_without_ros:
+        env['JETSON_VLM_LANE_WITHOUT_ROS'] = lane_without_ros
     return subprocess.run(
         [sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-q', '-rs',
          os.path.join(TEST_DIR, 'test_vlm_node.py')],
@@ -54,3 +57,12 @@ def test_outside_ci_ros_tests_skip_with_the_reason():
     assert result.returncode == 0, output
     assert 'skipped' in output and 'ROS 2 not importable' in output
     assert ' passed' not in output  # nothing that needs ROS ran
+
+
+def test_a_lane_without_ros_on_purpose_skips_under_ci_with_its_reason():
+    # scripts/test.sh --lane noble: CI=true, and no ROS by design, not by a broken set-up.
+    result = run_without_interfaces(ci='true', lane_without_ros='the noble lane runs without ROS')
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert 'ROS 2 not importable' in output and 'the noble lane runs without ROS' in output
+    assert ' passed' not in output

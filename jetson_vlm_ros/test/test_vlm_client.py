@@ -16,10 +16,13 @@
 
 import json
 import socket
+import threading
 import time
 
+from conftest import wait_for
 from jetson_vlm_ros.image_conversion import PixelArray
 from jetson_vlm_ros.image_encoding import encode_pixels
+from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
 from jetson_vlm_ros.vlm_client import (
     build_messages, quote_reply, secret_to_redact, VlmClient, VlmClosedError, VlmError,
     VlmRequest)
@@ -205,3 +208,40 @@ def test_placeholder_key_is_not_blanked_from_replies(server, key):
         VlmClient(server.base_url, key, 2.0).complete(request())
     assert f'rejected Authorization: Bearer {key}' in str(caught.value)
     assert '<api_key>' not in str(caught.value)
+
+
+# Streams run on a client of their own (an HTTP client with a request hook, built one way
+# before openai 1.17 and another after): these run without ROS, so every lane covers both.
+
+def test_stream_hands_over_the_answer_chunk_by_chunk(server):
+    seen: list[tuple[str, int]] = []
+    answer = VlmClient(server.base_url, 'k', 10.0).stream(
+        request(), lambda text, chunks: seen.append((text, chunks)), Cancellation())
+    assert server.requests[-1].body['stream'] is True
+    assert answer.startswith('80x60 mean_rgb=') and answer.endswith('prompt=What is here?')
+    assert len(seen) > 2 and [chunks for _, chunks in seen] == list(range(1, len(seen) + 1))
+    assert seen[-1][0].strip() == answer
+
+
+def test_cancel_before_the_first_byte_closes_the_connection(server):
+    # The model is still loading: no headers yet. Only the request hook knows the socket, so
+    # only it can end the wait; without it stream() would sit out the whole delay.
+    server.state.delay = 60.0
+    cancellation = Cancellation()
+    outcome: list[Exception] = []
+
+    def run() -> None:
+        try:
+            VlmClient(server.base_url, 'k', 120.0).stream(request(), lambda *_: None,
+                                                          cancellation)
+        except (StreamCancelled, VlmError) as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.requests, 10.0, 'the streamed request to reach the server')
+    cancellation.cancel()
+    wait_for(lambda: not thread.is_alive(), 10.0, 'stream() to return after the cancel')
+    assert len(outcome) == 1 and isinstance(outcome[0], StreamCancelled), outcome
+    wait_for(lambda: server.streams and server.streams[-1].how == 'closed before headers',
+             10.0, 'the server to see the connection closed')
