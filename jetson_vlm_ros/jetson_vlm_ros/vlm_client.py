@@ -270,7 +270,10 @@ class VlmClient:
                 raise VlmClosedError('the VLM client was closed (shutting down)') from None
             raise
         except openai.APIError as error:
-            raise VlmError(self._explain(error, model=None)) from None
+            # A model list is tiny: a connection that breaks before it arrived means the
+            # server went away (stopped, restarting), so the probe says what fixes that.
+            raise VlmError(self._explain(error, model=None, broken_is_unreachable=True)) \
+                from None
         except json.JSONDecodeError:
             raise VlmError(self._not_a_completion('a body that is not valid JSON')) from None
 
@@ -289,14 +292,16 @@ class VlmClient:
             raise VlmError(f'the model at {self.base_url} returned an empty answer')
         return text
 
-    def _explain(self, error: openai.APIError, model: Optional[str]) -> str:
+    def _explain(self, error: openai.APIError, model: Optional[str],
+                 broken_is_unreachable: bool = False) -> str:
         where = f'the VLM server at {self.base_url}'
         if isinstance(error, openai.APITimeoutError):
             return f'{where} did not answer within request_timeout ({self.timeout:g} s)'
         if isinstance(error, openai.APIConnectionError):
             cause = error.__cause__ or error.__context__
             reason = f' ({quote_reply(str(cause), self._secret)})' if cause and str(cause) else ''
-            if type(cause).__name__ in ('RemoteProtocolError', 'ReadError'):
+            if (type(cause).__name__ in ('RemoteProtocolError', 'ReadError')
+                    and not broken_is_unreachable):
                 return (f'the connection to {where} broke mid-reply{reason}; '
                         f'the server may have crashed or restarted')
             return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
