@@ -221,6 +221,13 @@ def keys_match(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode('utf-8'), expected.encode('utf-8'))
 
 
+def _events_end(data: bytes) -> int:
+    """Return where the last complete server-sent event in data ends (0: none yet)."""
+    ends = [at + len(blank) for blank in (b'\n\n', b'\r\n\r\n')
+            if (at := data.rfind(blank)) >= 0]
+    return max(ends, default=0)
+
+
 class OpenAiGateway:
     """The HTTP server; start() binds and returns once it serves, stop() ends it."""
 
@@ -500,9 +507,18 @@ class OpenAiGateway:
             'Content-Type': upstream.headers.get('Content-Type', 'text/event-stream'),
             'Cache-Control': 'no-cache'})
         await response.prepare(request)
+        # Whole events only: an event the upstream cut short is dropped, so the error event
+        # below starts a line of its own and every event the client gets parses.
+        pending = b''
         try:
             async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
+                pending += chunk
+                end = _events_end(pending)
+                if end:
+                    await response.write(pending[:end])
+                    pending = pending[end:]
+            if pending:
+                await response.write(pending)  # a last event without its blank line
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             # The status line is gone: tell the client in the stream, as OpenAI does.
             reason = 'timed out' if isinstance(error, asyncio.TimeoutError) else 'broke'
