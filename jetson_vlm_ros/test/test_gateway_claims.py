@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Gateway claims of the README checked one by one: the API key on every data path, refused
-image URLs in both forms, the body limit at its edge, a stream that breaks, /health.
+Gateway claims of the README, checked one by one.
+
+The API key on every data path, refused image URLs in both forms, the body limit at its
+edge, a stream that breaks, /health.
 
 Each test has a vlm_node of its own (real rclpy, real DDS) and a loopback VLM server.
 """
@@ -107,7 +109,7 @@ def test_the_string_form_of_image_url_is_refused_like_the_object_form(gateway, u
 
 
 def _body_of_size(size: int) -> bytes:
-    """A valid chat request of exactly size bytes (its text padded to fit)."""
+    """Return a valid chat request of exactly size bytes (its text padded to fit)."""
     head = json.dumps(chat('', {'url': SMALL_JPEG})).encode()
     padding = size - len(head)
     assert padding > 0
