@@ -50,6 +50,13 @@ class Replies(Protocol):
         """Stream the server's answer to the client; a break ends the stream with an error."""
 
 
+def events_end(data: bytes) -> int:
+    """Return where the last complete server-sent event in data ends (0: none yet)."""
+    ends = [at + len(blank) for blank in (b'\n\n', b'\r\n\r\n')
+            if (at := data.rfind(blank)) >= 0]
+    return max(ends, default=0)
+
+
 def stream_break(where: str, error: BaseException) -> str:
     """Return what a client is told when the server's stream broke mid-reply."""
     reason = 'timed out' if isinstance(error, asyncio.TimeoutError) else 'broke'
@@ -67,14 +74,23 @@ class ChatReplies:
 
     async def stream(self, request: web.Request, upstream: aiohttp.ClientResponse,
                      where: str, secret: str) -> web.StreamResponse:
-        """Pass the server's SSE through chunk by chunk."""
+        """Pass the server's SSE through, whole events at a time."""
         response = web.StreamResponse(status=200, headers={
             'Content-Type': upstream.headers.get('Content-Type', 'text/event-stream'),
             'Cache-Control': 'no-cache'})
         await response.prepare(request)
+        # Whole events only: an event the upstream cut short is dropped, so the error event
+        # below starts a line of its own and every event the client gets parses.
+        pending = b''
         try:
             async for chunk in upstream.content.iter_any():
-                await response.write(chunk)
+                pending += chunk
+                end = events_end(pending)
+                if end:
+                    await response.write(pending[:end])
+                    pending = pending[end:]
+            if pending:
+                await response.write(pending)  # a last event without its blank line
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             # The status line is gone: tell the client in the stream, as OpenAI does.
             message = {'error': {'message': stream_break(where, error),

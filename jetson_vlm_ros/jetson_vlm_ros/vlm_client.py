@@ -297,7 +297,10 @@ class VlmClient:
             raise
         except openai.APIError as error:
             self._raise_if_closed()
-            raise VlmError(self._explain(error, model=None)) from None
+            # A model list is tiny: a connection that breaks before it arrived means the
+            # server went away (stopped, restarting), so the probe says what fixes that.
+            raise VlmError(self._explain(error, model=None, broken_is_unreachable=True)) \
+                from None
         except json.JSONDecodeError:
             raise VlmError(self._not_a_completion('a body that is not valid JSON')) from None
 
@@ -322,21 +325,25 @@ class VlmClient:
             raise VlmError(f'the model at {self.base_url} returned an empty answer')
         return text
 
-    def _connection_failure(self, cause: Optional[BaseException], model: Optional[str]) -> str:
+    def _connection_failure(self, cause: Optional[BaseException], model: Optional[str],
+                            broken_is_unreachable: bool = False) -> str:
         where = f'the VLM server at {self.base_url}'
         reason = f' ({quote_reply(str(cause), self._secret)})' if cause and str(cause) else ''
-        if type(cause).__name__ in ('RemoteProtocolError', 'ReadError'):
+        if (type(cause).__name__ in ('RemoteProtocolError', 'ReadError')
+                and not broken_is_unreachable):
             return (f'the connection to {where} broke mid-reply{reason}; '
                     f'the server may have crashed or restarted')
         return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
                 f'then `ollama pull {model or "gemma3:4b"}`')
 
-    def _explain(self, error: openai.APIError, model: Optional[str]) -> str:
+    def _explain(self, error: openai.APIError, model: Optional[str],
+                 broken_is_unreachable: bool = False) -> str:
         where = f'the VLM server at {self.base_url}'
         if isinstance(error, openai.APITimeoutError):
             return f'{where} did not answer within request_timeout ({self.timeout:g} s)'
         if isinstance(error, openai.APIConnectionError):
-            return self._connection_failure(error.__cause__ or error.__context__, model)
+            return self._connection_failure(error.__cause__ or error.__context__, model,
+                                            broken_is_unreachable)
         if isinstance(error, openai.APIStatusError):
             reply = quote_reply(error.response.text, self._secret)
             if error.status_code == 404 and model:

@@ -215,6 +215,35 @@ class RosHarness:
             thread.join(timeout=5.0)
 
 
+def wait_for_node_time(harness: 'RosHarness', seconds: float, timeout: float = 30.0) -> None:
+    """
+    Wait until the harness's vlm_node has spun for at least seconds, by its own /diagnostics.
+
+    Each DiagnosticArray is published by a timer of the node's executor, every
+    diagnostics_period: counting them proves the node's timers had that time to fire, which
+    a sleep on a busy machine does not (the node may not have run at all meanwhile).
+    """
+    from diagnostic_msgs.msg import DiagnosticArray
+    period = harness.node.get_parameter('diagnostics_period').value
+    assert period > 0, 'wait_for_node_time needs diagnostics_period > 0'
+    name = f'{harness.namespace}/vlm_node: camera'
+    seen: list[int] = []
+
+    def on_diagnostics(message: Any) -> None:
+        if any(status.name == name for status in message.status):
+            seen.append(1)
+
+    subscription = harness.tester.create_subscription(
+        DiagnosticArray, '/diagnostics', on_diagnostics, 10)
+    try:
+        # The first message only starts the count: the span lies between the first and last.
+        needed = int(seconds / period + 0.999) + 1
+        wait_for(lambda: len(seen) >= needed, timeout + seconds,
+                 f'{seconds:g} s of the node spinning ({needed} diagnostics messages)')
+    finally:
+        harness.tester.destroy_subscription(subscription)
+
+
 @pytest.fixture
 def make_harness():
     """Build RosHarness instances with their own namespace; close them after the test."""

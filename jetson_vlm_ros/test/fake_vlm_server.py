@@ -84,6 +84,10 @@ class ServerState:
     # otherwise the connection is kept for the next request unless the client asked to
     # close it, as Ollama does.
     close_after_stream: bool = False
+    # When set, every request waits (after `delay`) until this Event is set or the server
+    # stops: a test holds requests at the server and releases them when it has seen what
+    # it waits for, instead of guessing a delay long enough.
+    hold: Optional[threading.Event] = None
 
 
 @dataclass
@@ -254,6 +258,9 @@ class FakeVlmServer:
                         return
                 elif state.delay:
                     server._stopping.wait(state.delay)
+                if state.hold is not None:
+                    while not state.hold.wait(0.05) and not server._stopping.is_set():
+                        pass
                 behaviour = state.behaviour
                 if behaviour == 'hang':
                     server._stopping.wait(3600)

@@ -17,7 +17,6 @@
 
 import json
 import threading
-import time
 import urllib.request
 
 from conftest import free_port, HAVE_ROS, make_image, requires_ros, solid, wait_for
@@ -52,9 +51,20 @@ class AlertLog:
 
 
 def requests_after(server, count: int, timeout: float = 10.0) -> None:
-    target = len(server.requests) + count
+    """
+    Wait until count more alert checks have finished, their alerts published.
+
+    A check holds the monitor's lock until it has published, and the next check starts
+    only after that: the request after the count-th proves the count-th done.
+    """
+    target = len(server.requests) + count + 1
     wait_for(lambda: len(server.requests) >= target, timeout, f'{count} more alert checks')
-    time.sleep(0.1)  # let the last answer be published
+
+
+def expect_events(log: AlertLog, expected: list) -> None:
+    """Wait until as many alerts as expected arrived (DDS delivers them a bit later)."""
+    wait_for(lambda: len(log.events()) >= len(expected), 5.0, f'alerts {expected}')
+    assert log.events() == expected
 
 
 @pytest.fixture
@@ -78,13 +88,13 @@ def test_alert_on_the_edge_then_clears_once(alerting):
     assert server.requests[-1].body['temperature'] == 0.0
     server.state.answer_text = '[true, false]'
     requests_after(server, 3)
-    assert log.events() == [(RULES[0], True)]  # once, although true three times
+    expect_events(log, [(RULES[0], True)])  # once, although true three times
     msg = log.messages[0]
     assert msg.header.stamp.sec == 42 and msg.header.frame_id == 'door_cam'
     assert msg.answer == '[true, false]' and msg.model == 'gemma3:4b' and msg.latency > 0
     server.state.answer_text = '[false, false]'
     requests_after(server, 3)
-    assert log.events() == [(RULES[0], True), (RULES[0], False)]
+    expect_events(log, [(RULES[0], True), (RULES[0], False)])
 
 
 def test_cooldown_holds_back_a_second_alert(alerting):
@@ -95,10 +105,10 @@ def test_cooldown_holds_back_a_second_alert(alerting):
     requests_after(server, 2)
     server.state.answer_text = '[true, false]'
     requests_after(server, 3)
-    assert log.events() == [(RULES[0], True), (RULES[0], False)]  # cooldown 60 s
+    expect_events(log, [(RULES[0], True), (RULES[0], False)])  # cooldown 60 s
     harness.node.set_parameters([Parameter('alert_cooldown', value=0.0)])
     requests_after(server, 2)
-    assert log.events() == [(RULES[0], True), (RULES[0], False), (RULES[0], True)]
+    expect_events(log, [(RULES[0], True), (RULES[0], False), (RULES[0], True)])
 
 
 @pytest.mark.parametrize('bad', ['yes', '[true]', '[1, 0]', 'I think [true, true]', ''])
@@ -108,7 +118,7 @@ def test_malformed_answers_never_alert_nor_clear(alerting, bad):
     requests_after(server, 2)
     server.state.answer_text = bad
     requests_after(server, 3)
-    assert log.events() == [(RULES[0], True)]  # neither a false alarm nor a false clear
+    expect_events(log, [(RULES[0], True)])  # neither a false alarm nor a false clear
     state = harness.node._alerts.state()
     assert state['last_check']['ok'] is False
     assert 'alert answer skipped' in state['last_check']['error'] or bad == ''
@@ -120,7 +130,7 @@ def test_rules_change_at_run_time(alerting):
     results = harness.node.set_parameters([Parameter('alert_rules', value=['Is it dark?'])])
     assert results[0].successful
     requests_after(server, 2)
-    assert log.events() == [('Is it dark?', True)]
+    expect_events(log, [('Is it dark?', True)])
     assert '1. Is it dark?' in server.requests[-1].prompt
     assert '2.' not in server.requests[-1].prompt
 
@@ -129,9 +139,16 @@ def test_period_zero_stops_the_checks(alerting):
     harness, server, log = alerting
     requests_after(server, 1)
     harness.node.set_parameters([Parameter('alert_period', value=0.0)])
-    time.sleep(PERIOD * 2)
+    # A check already handed to a worker may still run; then nothing more.
+    assert harness.node.executor.wait_for_offloaded(10.0)
     count = len(server.requests)
-    time.sleep(PERIOD * 4)
+    # Four periods of the node's own spinning (its frames keep arriving): a timer left
+    # running would have fired in them.
+    node = harness.node
+    since = node._latest_frame.received_at
+    wait_for(lambda: node._latest_frame.received_at > since + 4 * PERIOD, 10.0,
+             'four periods of frames at the node')
+    assert node.executor.wait_for_offloaded(10.0)
     assert len(server.requests) == count
 
 

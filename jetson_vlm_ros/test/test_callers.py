@@ -44,6 +44,7 @@ import json, sys, threading, time
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import QoSProfile
 from jetson_vlm_interfaces.srv import DescribeScene
 
 namespace, clients, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -62,7 +63,10 @@ def loop(index):
     node = Node(f'caller{index}', namespace=namespace)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    client = node.create_client(DescribeScene, 'describe_scene')
+    # Answers kept until taken: with the default depth of 10, a caller thread starved by a
+    # busy machine while its 25 answers arrived kept the last 10 only (seen: 15 'lost').
+    client = node.create_client(DescribeScene, 'describe_scene',
+                                qos_profile=QoSProfile(depth=calls))
     if not client.wait_for_service(timeout_sec=20.0):
         return report(caller=index, failure='no service')
     # wait_for_service sees the request topic only; until the service has matched this
@@ -145,5 +149,7 @@ def test_concurrent_callers_get_answers_and_parameters_stay_responsive(
     assert len(loaded) >= 5, f'too few parameter calls under load: {latencies}'
     print(f'{len(succeeded)} of {len(answers)} calls succeeded; get_parameters latencies '
           f'(s, requests at the server): {latencies}')
-    assert max(t for t, _ in latencies) < 0.1, \
+    # Relative to what a parameter call stuck behind the model would take (the server's
+    # 1 s per request), not to this machine's speed.
+    assert max(t for t, _ in latencies) < server.state.delay / 2, \
         f'get_parameters latencies under load (s, requests at server): {latencies}'

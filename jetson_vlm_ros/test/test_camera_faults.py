@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from conftest import (
     Caller, GREEN, HAVE_ROS, make_image, mean_rgb, module_harness, RED, requires_ros,
-    RosHarness, solid, wait_for)
+    RosHarness, solid, wait_for, wait_for_node_time)
 from fake_vlm_server import FakeVlmServer
 import numpy as np
 import pytest
@@ -41,7 +41,8 @@ pytestmark = requires_ros
 
 def test_no_camera_publisher(make_harness: Callable[..., 'RosHarness']) -> None:
     with FakeVlmServer() as server:
-        harness = make_harness(base_url=server.base_url, caption_period=0.2)
+        harness = make_harness(base_url=server.base_url, caption_period=0.2,
+                               diagnostics_period=0.2)
         caller = Caller(harness)
         topic = harness.node._image_sub.topic_name
         harness.tester.destroy_publisher(harness.image_pub)  # no camera at all
@@ -49,7 +50,7 @@ def test_no_camera_publisher(make_harness: Callable[..., 'RosHarness']) -> None:
         answer, _ = caller.call()
         assert not answer.success
         assert f"no image received yet on '{harness.namespace}/camera/image_raw'" in answer.error
-        time.sleep(0.6)  # three caption ticks with nothing to describe
+        wait_for_node_time(harness, 0.6)  # three caption ticks with nothing to describe
         assert server.requests == [], 'nothing may reach the model without a frame'
         harness.image_pub = harness.tester.create_publisher(
             Image, 'camera/image_raw', qos_profile_sensor_data)  # the camera comes up
@@ -65,7 +66,9 @@ def test_camera_stops_then_resumes(make_harness: Callable[..., 'RosHarness']) ->
         caller = Caller(harness)
         with harness.streaming(make_image(solid(RED), stamp_sec=1)):
             assert caller.call()[0].success
-        time.sleep(0.8)
+        latest = harness.node._latest_frame
+        wait_for(lambda: time.monotonic() - latest.received_at > 0.6, 10.0,
+                 'the latest frame to be older than max_image_age')
         requests_before = len(server.requests)
         answer, _ = caller.call()
         assert not answer.success

@@ -17,15 +17,14 @@ The caption timer's schedule, as the README states it, counted at the server.
 
 Captions share the max_concurrent_requests slots with service calls; a tick that finds no
 free slot, or finds the previous caption still running, is skipped (not queued); and the
-timer keeps captioning new frames period after period. Periods and server delays are
-chosen so every tick lies at least 0.4 s away from the start or end of a request, so the
-counts below are exact, not ranges.
+timer keeps captioning new frames period after period. Requests are held at the server
+until the test has seen the ticks it waits for, so nothing depends on how fast this
+machine is.
 """
 
 from contextlib import contextmanager
 import itertools
 import threading
-import time
 from typing import Iterator
 
 from conftest import HAVE_ROS, make_image, requires_ros, RosHarness, solid, wait_for
@@ -84,69 +83,100 @@ def caption_requests(server: FakeVlmServer, harness: 'RosHarness') -> int:
     return sum(1 for r in list(server.requests) if r.prompt == prompt)
 
 
+class CountingLock:
+    """A lock that counts the acquisitions it refused (a tick that found it taken)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.refused = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        acquired = self._lock.acquire(blocking, timeout)
+        if not acquired:
+            self.refused += 1
+        return acquired
+
+    def release(self) -> None:
+        self._lock.release()
+
+
 def test_a_running_caption_holds_a_request_slot(make_harness, server):
-    server.state.delay = 2.0
+    held = threading.Event()
+    server.state.hold = held  # the caption waits at the server until released
     harness = make_harness(base_url=server.base_url, caption_period=0.3,
                            max_concurrent_requests=1)
-    with fresh_frames(harness):
-        wait_for(lambda: server.requests, 10.0, 'a caption request at the server')
-        assert caption_requests(server, harness) == 1
-        assert server.in_flight == 1
-        started = time.monotonic()
-        answer = describe(harness, 'is there a free slot?')
-        elapsed = time.monotonic() - started
-        in_flight_at_answer = server.in_flight
+    try:
+        with fresh_frames(harness):
+            wait_for(lambda: server.requests, 10.0, 'a caption request at the server')
+            assert caption_requests(server, harness) == 1
+            answer = describe(harness, 'is there a free slot?')
+            in_flight_at_answer = server.in_flight
+    finally:
+        held.set()
     assert not answer.success, 'the caption must hold the only slot'
     assert answer.error.startswith('busy: 1 VLM request(s) already in flight'), answer.error
+    # Answered while the caption was still held: the busy answer did not wait for it.
     assert in_flight_at_answer == 1, 'the caption must still be running'
-    assert elapsed < server.state.delay / 2, f'busy answer took {elapsed:.2f} s'
     assert all(r.prompt != 'is there a free slot?' for r in server.requests)
     assert server.max_in_flight == 1
 
 
 def test_a_caption_tick_with_no_free_slot_is_skipped(make_harness, server):
-    # A service call holds the only slot from before the first tick (t0 + 1 s) to about
-    # t0 + 1.5 s. A skipped tick leaves exactly one caption (tick 2) before t0 + 2.5 s; a
-    # tick that waited for the slot would add one at t0 + 1.5 s.
-    server.state.delay = 1.5
+    # A service call holds the only slot at the server while the caption timer ticks: each
+    # tick is counted busy and sends nothing; a tick that waited for the slot would count
+    # no busy tick at all.
+    held = threading.Event()
+    server.state.hold = held
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            max_concurrent_requests=1)
+    stats = harness.node._describer.stats
     answers: list = []
-    with fresh_frames(harness):
-        caller = threading.Thread(
-            target=lambda: answers.append(describe(harness, 'hold the slot')))
-        caller.start()
-        wait_for(lambda: server.requests, 10.0, 'the service call at the server')
-        # The held request already read its delay from the old state: captions answer at once.
-        server.state = ServerState(delay=0.0)
-        set_caption_period(harness, 1.0)
-        t0 = time.monotonic()
-        caller.join()
-        answered = time.monotonic() - t0
-        assert answers[0].success, answers[0].error
-        # The design's margins: the slot was held at tick 1 and free well before tick 2.
-        assert 1.0 < answered < 1.8, f'the service call ended at t0 + {answered:.2f} s'
-        time.sleep(t0 + 2.5 - time.monotonic())
-        captions = caption_requests(server, harness)
-    assert captions == 1, f'{captions} caption requests by t0 + 2.5 s, expected 1 (tick 2)'
+    try:
+        with fresh_frames(harness):
+            caller = threading.Thread(
+                target=lambda: answers.append(describe(harness, 'hold the slot')))
+            caller.start()
+            wait_for(lambda: server.requests, 10.0, 'the service call at the server')
+            # The held request keeps its state: captions would be answered at once.
+            server.state = ServerState()
+            set_caption_period(harness, 0.2)
+            wait_for(lambda: stats.busy >= 3, 10.0, 'three caption ticks refused as busy')
+            assert caption_requests(server, harness) == 0
+            held.set()
+            caller.join()
+            assert answers[0].success, answers[0].error
+            # Once the slot is free, the next tick captions.
+            wait_for(lambda: caption_requests(server, harness) >= 1, 10.0,
+                     'a caption once the slot is free')
+    finally:
+        held.set()
     assert server.max_in_flight == 1
 
 
 def test_a_tick_while_the_previous_caption_runs_is_skipped(make_harness, server):
-    # Each caption takes 1.5 periods, so of ticks 0, 1, 2, ... only the even ones start
-    # one; within 7 periods of the first that is exactly ticks 0, 2, 4, 6. Free slots are
-    # plenty (4), so only the running caption can hold a tick back.
-    period = 0.8
-    server.state.delay = 1.5 * period
-    harness = make_harness(base_url=server.base_url, caption_period=period,
+    # The first caption is held at the server while the timer keeps ticking; free slots
+    # are plenty (4), so only the running caption can hold a tick back. Each such tick
+    # must find the caption lock taken and return: no second request, none waiting.
+    held = threading.Event()
+    server.state.hold = held
+    harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            max_concurrent_requests=4)
-    with fresh_frames(harness):
-        wait_for(lambda: server.requests, 10.0, 'a first caption request')
-        first = time.monotonic()
-        time.sleep(first + 7 * period - time.monotonic())
-        captions = caption_requests(server, harness)
-    assert captions == 4, (
-        f'{captions} caption requests in 7 periods, expected 4 (every second tick)')
+    running = CountingLock()
+    harness.node._caption_running = running
+    try:
+        with fresh_frames(harness):
+            set_caption_period(harness, 0.2)
+            wait_for(lambda: server.requests, 10.0, 'a first caption request')
+            wait_for(lambda: running.refused >= 3, 10.0,
+                     'three ticks skipped while the caption runs')
+            assert caption_requests(server, harness) == 1
+            assert server.in_flight == 1
+            server.state = ServerState()
+            held.set()
+            wait_for(lambda: caption_requests(server, harness) >= 2, 10.0,
+                     'the next caption once the first is answered')
+    finally:
+        held.set()
     assert server.max_in_flight == 1
 
 

@@ -91,26 +91,27 @@ def test_feedback_arrives_in_pieces_that_make_up_the_result(make_harness, server
     for shorter, longer in zip(texts, texts[1:], strict=False):
         assert longer.startswith(shorter) and len(longer) > len(shorter)
     assert texts[-1].strip() == result.description
-    # The first piece arrived well before the end of the stream.
-    assert goal.feedback[0][0] < goal.feedback[-1][0] - 0.1
+    # The first piece arrived before the server had sent the last one.
+    assert goal.feedback[0][0] < server.streams[-1].chunk_times[-1]
 
 
 def test_cancel_closes_the_server_stream_at_once_and_frees_the_slot(make_harness, server):
-    # 200 chunks 0.5 s apart: a cancel noticed only at the next chunk would take too long.
+    # 200 chunks 2 s apart: a cancel noticed only at the next chunk would let it be sent.
     server.state.answer_text = LONG_ANSWER
-    server.state.chunk_delay = 0.5
+    server.state.chunk_delay = 2.0
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            max_concurrent_requests=1)
     client = action_client(harness)
     with harness.streaming(make_image(solid(RED), 'rgb8')):
         goal = Goal(client)
         wait_for(lambda: len(goal.feedback) >= 2, 10.0, 'two pieces of feedback')
-        cancelled_at = time.monotonic()
-        goal.cancel()
         stream = server.streams[-1]
+        sent_at_cancel = len(stream.chunk_times)
+        goal.cancel()
         wait_for(lambda: stream.ended is not None, 5.0, 'the server to see the stream end')
         assert stream.how == 'client closed'
-        assert stream.ended - cancelled_at < 0.2, stream.ended - cancelled_at
+        # Closed before the server's next chunk was due (2 s after the last one).
+        assert len(stream.chunk_times) == sent_at_cancel, (sent_at_cancel, stream.chunk_times)
         response = goal.result()
         assert response.status == GoalStatus.STATUS_CANCELED
         assert not response.result.success
@@ -134,11 +135,10 @@ def test_cancel_before_the_first_byte_closes_the_connection(make_harness, server
     with harness.streaming(make_image(solid(RED), 'rgb8')):
         goal = Goal(client)
         wait_for(lambda: server.in_flight == 1, 10.0, 'the request to reach the server')
-        cancelled_at = time.monotonic()
         goal.cancel()
+        # Seen by the server long before its 30 s delay would have ended.
         wait_for(lambda: server.streams, 5.0, 'the server to see the client leave')
         assert server.streams[-1].how == 'closed before headers'
-        assert server.streams[-1].ended - cancelled_at < 0.2
         assert goal.result().status == GoalStatus.STATUS_CANCELED
         wait_for(lambda: harness.node._describer.slots.in_flight == 0, 2.0, 'a free slot')
 
@@ -153,10 +153,11 @@ def test_execute_runs_on_a_worker_not_on_the_spinning_thread(make_harness, serve
     with harness.streaming(make_image(solid(RED), 'rgb8')):
         goal = Goal(client)
         wait_for(lambda: server.in_flight == 1, 10.0, 'a goal hanging at the server')
-        started = time.monotonic()
-        answer = harness.call(parameters, GetParameters.Request(names=['model']), timeout=5.0)
+        # The goal hangs for request_timeout (60 s): an answer now shows the spinning
+        # thread is free.
+        answer = harness.call(parameters, GetParameters.Request(names=['model']), timeout=20.0)
         assert answer.values[0].string_value == 'gemma3:4b'
-        assert time.monotonic() - started < 2.0
+        assert server.in_flight == 1
         goal.cancel()
         assert goal.result().status == GoalStatus.STATUS_CANCELED
 
@@ -171,9 +172,9 @@ def test_busy_policy_and_failure_texts_match_the_service(make_harness, server):
         server.state.chunk_delay = 0.2
         running = Goal(client)
         wait_for(lambda: running.feedback, 10.0, 'the first goal to stream')
-        started = time.monotonic()
         refused = Goal(client).result()
-        assert time.monotonic() - started < 2.0
+        # Refused while the first goal still streams (200 chunks, 0.2 s apart), not after.
+        assert not running.done()
         assert refused.status == GoalStatus.STATUS_ABORTED
         assert refused.result.error.startswith('busy: 1 VLM request(s) already in flight')
         busy_call = harness.call(service, DescribeSceneService.Request())

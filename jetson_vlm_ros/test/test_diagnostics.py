@@ -16,10 +16,9 @@
 
 import os
 import threading
-import time
 
-from conftest import HAVE_ROS, make_image, requires_ros, solid, wait_for
-from fake_vlm_server import FakeVlmServer
+from conftest import HAVE_ROS, make_image, publishing, requires_ros, solid, wait_for
+from fake_vlm_server import FakeVlmServer, ServerState
 
 if HAVE_ROS:
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -116,24 +115,28 @@ def test_requests_status_counts_and_recovers(make_harness):
 def test_warm_up_runs_once_in_the_background_and_is_reported(make_harness):
     from jetson_vlm_interfaces.srv import DescribeScene
     with FakeVlmServer() as server:
-        server.state.delay = 2.0  # the model takes a while to load
+        loading = threading.Event()
+        server.state.hold = loading  # the model takes a while to load: until released
         harness = make_harness(base_url=server.base_url, caption_period=0.0,
                                diagnostics_period=0.25, warm_up=True)
-        # Start-up did not wait for the warm-up (it takes 2 s at this server).
+        # Start-up did not wait for the warm-up (held at the server).
         assert harness.node._health.server.warm_up in ('pending', 'running')
         monitor = Monitor(harness)
         wait_for(lambda: server.requests, 10.0, 'the warm-up request')
         warm = server.requests[0]
         assert warm.prompt == 'Reply with OK.' and warm.body['max_tokens'] == 1
         assert (warm.image.width, warm.image.height) == (32, 32)
-        # A real question meanwhile is not held up by the warm-up (no slot, no worker).
-        server.state.delay = 0.0
+        # A real question meanwhile is not held up by the warm-up (no slot, no worker):
+        # it is answered while the warm-up is still held at the server.
+        server.state = ServerState()
         client = harness.tester.create_client(DescribeScene, 'describe_scene')
-        with harness.streaming(make_image(solid((0, 0, 255)))):
-            asked = time.monotonic()
-            assert harness.call(client, DescribeScene.Request()).success
-            assert time.monotonic() - asked < 1.5
-            assert server.in_flight == 1  # the warm-up, still loading
+        try:
+            with harness.streaming(make_image(solid((0, 0, 255)))):
+                assert harness.call(client, DescribeScene.Request()).success
+                assert server.in_flight == 1  # the warm-up, still loading
+                assert harness.node._health.server.warm_up == 'running'
+        finally:
+            loading.set()
 
         def warm_up_value() -> str:
             status = monitor.latest.get('vlm server')
@@ -153,11 +156,9 @@ def test_camera_status_names_a_qos_mismatch(make_harness):
         f'qos_overrides.{topic}.subscription.reliability': 'reliable'}, namespace)
     try:
         monitor = Monitor(harness)
-        frame = make_image(solid((0, 255, 0)))
-        for _ in range(20):
-            harness.image_pub.publish(frame)
-            time.sleep(0.05)
-        status = monitor.wait_level('camera', WARN, 5.0)
+        # The camera keeps publishing while the node's diagnostics decide.
+        with publishing(harness.image_pub, make_image(solid((0, 255, 0))), 20.0):
+            status = monitor.wait_level('camera', WARN, 10.0)
         assert harness.node._frames_received == 0
         assert 'QoS probably does not match' in status.message
         assert f'qos_overrides.{topic}.subscription.reliability' in status.message

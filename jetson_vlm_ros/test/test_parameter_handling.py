@@ -20,11 +20,11 @@ nothing mocked.
 """
 
 import re
-import time
 from typing import Any, Callable
 
 from conftest import (
-    Caller, HAVE_ROS, make_image, RED, requires_ros, RosHarness, solid, start_node, wait_for)
+    Caller, HAVE_ROS, make_image, RED, requires_ros, RosHarness, solid, start_node, wait_for,
+    wait_for_node_time)
 from fake_vlm_server import FakeVlmServer
 
 if HAVE_ROS:
@@ -129,7 +129,8 @@ def test_atomic_set_with_one_bad_value_changes_nothing(
 def test_invalid_run_time_set_is_rejected_and_valid_changes_apply(
         make_harness: Callable[..., 'RosHarness']) -> None:
     with FakeVlmServer() as first, FakeVlmServer() as second:
-        harness = make_harness(base_url=first.base_url, caption_period=0.0)
+        harness = make_harness(base_url=first.base_url, caption_period=0.0,
+                               diagnostics_period=0.2)
         set_client = harness.tester.create_client(SetParameters, 'vlm_node/set_parameters')
 
         def set_parameter(name: str, value: Any) -> Any:
@@ -174,7 +175,8 @@ def test_invalid_run_time_set_is_rejected_and_valid_changes_apply(
             assert all(c.model == 'llava:7b' and c.prompt == 'Count the boxes.'
                        for c in captions)
             assert set_parameter('caption_period', 0.0).successful
-            time.sleep(0.4)  # a caption already running may still land
+            # A caption already running may still land.
+            assert harness.node.executor.wait_for_offloaded(10.0)
             settled = len(second.requests)
-            time.sleep(1.0)
+            wait_for_node_time(harness, 1.0)
             assert len(second.requests) == settled, 'captions must stop at caption_period 0'

@@ -24,7 +24,6 @@ import os
 import signal
 import tempfile
 import threading
-import time
 from typing import Callable
 
 from conftest import (
@@ -91,9 +90,15 @@ def leak_run() -> LeakRun:
             '-p', 'request_timeout:=1.0', '--log-level', 'debug', stdout=log_file)
         wait_for(lambda: client.wait_for_service(timeout_sec=0.1), 30.0, 'describe_scene')
 
+        def caption_failures() -> int:
+            return sum(1 for m in list(run.rosout) if m.msg.startswith('caption failed: '))
+
         def ask(case: str, setup: Callable[[], None]) -> None:
+            failures = caption_failures()
             setup()
-            time.sleep(0.7)  # let caption ticks fail (and log) the same way
+            if case != 'ok':  # a caption tick fails (and logs) the same way first
+                wait_for(lambda: caption_failures() > failures, 10.0,
+                         f'a caption failure logged ({case})')
             future = client.call_async(DescribeScene.Request(prompt='What is there?'))
             wait_for(future.done, 10.0, f'an answer ({case})')
             run.answers[case] = future.result()
@@ -113,9 +118,11 @@ def leak_run() -> LeakRun:
             ask('cut', lambda: setattr(server, 'state', ServerState(behaviour='cut_mid_reply')))
             run.authorization = {r.authorization for r in server.requests}
             ask('refused', server.stop)
+        # The last answer's warning has reached /rosout before the node is stopped.
+        wait_for(lambda: any('describe_scene failed: ' in m.msg and 'cannot reach' in m.msg
+                             for m in list(run.rosout)), 10.0, "the 'refused' warning")
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
-        time.sleep(0.3)  # the last /rosout messages
     finally:
         if process is not None and process.poll() is None:
             process.kill()

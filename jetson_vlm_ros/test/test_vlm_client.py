@@ -81,6 +81,29 @@ def test_connection_refused_is_explained():
         client.complete(request())
 
 
+def test_a_server_that_stops_mid_probe_is_unreachable():
+    # As a server being stopped does: the request is read, the connection closed unanswered.
+    with socket.socket() as listener:
+        listener.bind(('127.0.0.1', 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def stop_mid_probe() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+
+        closer = threading.Thread(target=stop_mid_probe, daemon=True)
+        closer.start()
+        client = VlmClient(f'http://127.0.0.1:{port}/v1', 'k', 5.0)
+        with pytest.raises(VlmError) as caught:
+            client.list_models(5.0)
+        closer.join(5.0)
+    assert str(caught.value).startswith(
+        f'cannot reach the VLM server at http://127.0.0.1:{port}/v1'), caught.value
+    assert '`ollama serve`' in str(caught.value) and 'mid-reply' not in str(caught.value)
+
+
 @pytest.mark.parametrize('status', [500, 503])
 def test_server_error_status_is_quoted(server, status):
     server.state.behaviour, server.state.status = 'status', status

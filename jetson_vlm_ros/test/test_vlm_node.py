@@ -18,7 +18,8 @@ import os
 import threading
 import time
 
-from conftest import HAVE_ROS, make_image, mean_rgb, requires_ros, solid, wait_for
+from conftest import (
+    HAVE_ROS, make_image, mean_rgb, requires_ros, solid, wait_for, wait_for_node_time)
 from fake_vlm_server import FakeVlmServer
 import pytest
 
@@ -85,7 +86,9 @@ def test_stale_frame_fails_without_calling_the_model(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.3)
     with harness.streaming(make_image(solid(RED), stamp_sec=5)):
         pass
-    time.sleep(0.6)
+    latest = harness.node._latest_frame
+    wait_for(lambda: time.monotonic() - latest.received_at > 0.4, 10.0,
+             'the latest frame to be older than max_image_age')
     answer = describe(harness)
     assert not answer.success
     assert 'older than max_image_age (0.3 s)' in answer.error
@@ -110,12 +113,17 @@ def test_periodic_captions_on_both_topics(make_harness, server):
 
 
 def test_caption_skipped_when_no_new_frame(make_harness, server):
-    harness = make_harness(base_url=server.base_url, caption_period=0.2)
+    harness = make_harness(base_url=server.base_url, caption_period=0.2,
+                           diagnostics_period=0.2)
+    node = harness.node
     with harness.streaming(make_image(solid(RED), stamp_sec=1), rate=200):
         wait_for(lambda: len(server.requests) >= 1, 10.0, 'a first caption request')
-    time.sleep(0.3)  # let frames still in flight land
+    # Frames still in flight land, and the newest of them gets its caption.
+    wait_for(lambda: node._last_captioned_sequence == node._latest_frame.sequence, 10.0,
+             'the last frame captioned')
+    assert node.executor.wait_for_offloaded(10.0)
     count = len(server.requests)
-    time.sleep(1.0)  # five ticks, no new frame
+    wait_for_node_time(harness, 1.0)  # five ticks, no new frame
     assert len(server.requests) == count
 
 
@@ -216,7 +224,7 @@ def test_caption_period_change_takes_effect(make_harness, server):
     texts = []
     harness.tester.create_subscription(String, 'caption', texts.append, 10)
     with harness.streaming(make_image(solid(RED), stamp_sec=1)):
-        time.sleep(0.5)
+        wait_for_node_time(harness, 0.5)  # caption_period 0: no timer, no caption
         assert texts == []
         assert _set_parameter(harness, 'caption_period', 0.2).successful
         wait_for(lambda: texts, 10.0, 'a caption after enabling caption_period')

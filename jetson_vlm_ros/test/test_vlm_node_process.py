@@ -312,12 +312,32 @@ def test_context_shut_down_during_start_up_is_a_stop_not_a_traceback():
     assert 'Traceback' not in output
 
 
+# The console script's entry point, saying when it starts to import vlm_node.
+ANNOUNCE_LOADING = """
+import builtins
+from jetson_vlm_ros.node_entry import main
+real_import = builtins.__import__
+
+
+def announcing(name, *args, **kwargs):
+    if name == 'jetson_vlm_ros.vlm_node':
+        print('loading vlm_node', flush=True)
+    return real_import(name, *args, **kwargs)
+
+
+builtins.__import__ = announcing
+main()
+"""
+
+
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM], ids=['SIGINT', 'SIGTERM'])
 def test_signal_while_the_node_loads_its_modules_is_a_quiet_stop(signum):
-    # The console script's entry point (setup.py), signalled 0.5 s in: importing vlm_node's
-    # modules takes about 3 s here, and vlm_node.main() has not installed its handlers yet.
-    process = start_node(code='from jetson_vlm_ros.node_entry import main; main()')
-    time.sleep(0.5)
+    # The console script's entry point (setup.py), signalled once it starts importing
+    # vlm_node: that import takes about 3 s here, and vlm_node.main() has not installed its
+    # handlers yet.
+    process = start_node(code=ANNOUNCE_LOADING)
+    first_line = process.stdout.readline()
+    assert first_line == 'loading vlm_node\n', first_line + process.communicate(timeout=30)[0]
     process.send_signal(signum)
     output = process.communicate(timeout=30)[0]
     assert process.returncode == 0, output
