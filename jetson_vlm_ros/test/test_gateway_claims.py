@@ -67,25 +67,32 @@ def gateway(make_harness, server):
 
 
 # Every path that serves data: the model API, the camera frame, captions and alerts.
-DATA_PATHS = [('POST', '/v1/chat/completions'), ('GET', '/v1/models'),
+DATA_PATHS = [('POST', '/v1/chat/completions'), ('POST', '/v1/responses'), ('GET', '/v1/models'),
               ('GET', '/v1/alerts'), ('GET', '/v1/status'), ('GET', '/v1/frame.jpg')]
 
 
 def test_every_data_path_refuses_a_missing_or_wrong_key(gateway):
     harness, server, port = gateway
     harness.node.set_parameters([Parameter('gateway_api_key', value=KEY)])
-    body = json.dumps(chat('x', {'url': 'ros://latest'})).encode()
+    bodies = {
+        '/v1/chat/completions': json.dumps(chat('x', {'url': 'ros://latest'})).encode(),
+        '/v1/responses': json.dumps({'input': [{'role': 'user', 'content': [
+            {'type': 'input_text', 'text': 'x'},
+            {'type': 'input_image', 'image_url': 'ros://latest'}]}]}).encode()}
     with harness.streaming(make_image(solid(RED), stamp_sec=3)):
         for method, path in DATA_PATHS:
-            payload = body if method == 'POST' else None
+            payload = bodies.get(path)
+            typed = {'Content-Type': 'application/json'} if payload else {}
             for given in (None, 'wrong', KEY[:-1], KEY + 'x', KEY.upper()):
-                headers = {} if given is None else {'Authorization': f'Bearer {given}'}
+                headers = dict(typed) if given is None else {
+                    **typed, 'Authorization': f'Bearer {given}'}
                 status, raw = send(port, method, path, payload, headers)
                 assert status == 401, (method, path, given, raw)
                 assert json.loads(raw)['error']['type'] == 'authentication_error'
                 assert KEY.encode() not in raw
             # The right key opens each of them (the control).
-            status, raw = send(port, method, path, payload, {'Authorization': f'Bearer {KEY}'})
+            status, raw = send(port, method, path, payload,
+                               {**typed, 'Authorization': f'Bearer {KEY}'})
             assert status == 200, (method, path, raw[:300])
     assert server.requests, 'the keyed chat request reached the server'
     assert all(r.prompt == 'x' for r in server.requests)
@@ -135,7 +142,7 @@ def test_a_body_over_the_limit_without_content_length_is_413(gateway):
     harness, server, port = gateway
     over = _body_of_size(1024 * 1024 + 64)
     with socket.create_connection(('127.0.0.1', port), timeout=30) as sock:
-        sock.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n'
+        sock.sendall(b'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n'
                      b'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n')
         for start in range(0, len(over), 65536):
             piece = over[start:start + 65536]
