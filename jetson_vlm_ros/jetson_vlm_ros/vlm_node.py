@@ -51,7 +51,7 @@ from jetson_vlm_ros.scene_question import (
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
 from jetson_vlm_ros.streaming import Cancellation
-from jetson_vlm_ros.vlm_client import VlmClosedError, VlmError
+from jetson_vlm_ros.vlm_client import load_openai_in_background, VlmClosedError, VlmError
 import numpy as np
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
@@ -211,6 +211,10 @@ class VlmNode(Node):
             f'{self._settings.base_url}; service '
             f"'{self.resolve_service_name('describe_scene')}', captions every "
             f'{self._settings.caption_period:g} s')
+        # The node is up: import the model client's openai now, off the start-up path; the
+        # server check, the warm-up and the first request wait for it, nothing else does.
+        load_openai_in_background()
+        self._health.start()
 
     def create_publisher(self, *args: Any, **kwargs: Any) -> Any:
         """
