@@ -32,14 +32,13 @@ another jpeg_quality applies to frames prepared from then on (a stored frame is 
 upscaled nor encoded twice for quality).
 """
 
-from dataclasses import dataclass, field
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
 from jetson_vlm_ros.frame_history import FrameHistory
 from jetson_vlm_ros.image_encoding import EncodedImage
-from jetson_vlm_ros.scene_describer import DescribeError, Frame
+from jetson_vlm_ros.scene_describer import DescribeError, Frame, PreparedMessage
 from jetson_vlm_ros.settings import VlmSettings
 
 # A kept frame is prepared this long after the frame that pushed it out arrived, not at
@@ -47,18 +46,7 @@ from jetson_vlm_ros.settings import VlmSettings
 # new frame then (the gateway waits as long, for the same reason: see gateway_bridge.py).
 START_DELAY_S = 0.008
 
-
-@dataclass(frozen=True)
-class PreparedMessage:
-    """A history frame as it will be sent: shaped like a sensor_msgs/CompressedImage."""
-
-    header: Any
-    data: bytes = field(repr=False)
-    width: int
-    height: int
-    max_image_size: int  # the settings it was prepared with
-    jpeg_quality: int
-    format: str = 'jpeg'  # noqa: A003 - the name of the message field
+__all__ = ['FrameEncoder', 'HistoryPreparer', 'PreparedMessage', 'START_DELAY_S']
 
 
 # (frame, settings) -> the image as a request sends it; raises DescribeError.
