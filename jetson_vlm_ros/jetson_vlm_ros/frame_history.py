@@ -24,7 +24,9 @@ Ages are measured back from the newest frame, which is never dropped however old
 (whether it is too old to describe is max_image_age's business).
 
 Storing a frame costs one reference: the message object the subscription handed over,
-no conversion, no copy.
+no conversion, no copy. A frame that stops being the newest and stays in the ring (a kept
+history frame) is returned by add(), so that it can be prepared elsewhere (downsized and
+JPEG-encoded, history_preparation.py) and put back in its place with replace().
 """
 
 from collections import deque
@@ -60,16 +62,38 @@ class FrameHistory:
         size = self.size
         return self._seconds / size if self._seconds > 0 and size > 1 else 0.0
 
-    def add(self, frame: Frame) -> None:
-        """Keep a reference to a received frame; drop the frames out of bounds."""
+    def add(self, frame: Frame) -> Optional[Frame]:
+        """
+        Keep a reference to a received frame; drop the frames out of bounds.
+
+        Return the frame that this one pushed out of the newest slot if the ring keeps it
+        (it is now a history frame), else None.
+        """
         with self._lock:
             frames = self._frames
             if len(frames) >= 2 and frames[-1].received_at - frames[-2].received_at < \
                     self.spacing:
                 frames[-1] = frame  # the newest slot follows the camera until spaced enough
-            else:
-                frames.append(frame)  # the deque's maxlen drops the oldest beyond size
+                return None
+            previous = frames[-1] if frames else None
+            frames.append(frame)  # the deque's maxlen drops the oldest beyond size
             self._drop_older_than(frame.received_at - self._seconds)
+            return previous if len(frames) >= 2 and frames[-2] is previous else None
+
+    def holds(self, frame: Frame) -> bool:
+        """Return whether frame (this very object) is still kept."""
+        with self._lock:
+            return any(kept is frame for kept in self._frames)
+
+    def replace(self, old: Frame, new: Frame) -> bool:
+        """Put new in the place of old if old is still kept and not the newest frame."""
+        with self._lock:
+            frames = self._frames
+            for index in range(len(frames) - 1):
+                if frames[index] is old:
+                    frames[index] = new
+                    return True
+            return False
 
     def latest(self) -> Optional[Frame]:
         """Return the newest frame, or None before the first."""

@@ -61,11 +61,15 @@ class NodeHealth:
             self._probe = ServerProbe(
                 self.server, settings, describer.client_for, period, current.warm_up,
                 lambda level, text: getattr(log, level)(text))
-            self._probe.start()
         self._publisher = self._timer = None
         if period > 0:
             self._publisher = node.create_publisher(DiagnosticArray, '/diagnostics', 10)
             self._timer = node.create_timer(period, self.publish)
+
+    def start(self) -> None:
+        """Start the server check (and warm-up) in the background: once the node is up."""
+        if self._probe is not None:
+            self._probe.start()
 
     def statuses(self) -> list[Status]:
         """Return the camera, vlm server and requests statuses as of now."""

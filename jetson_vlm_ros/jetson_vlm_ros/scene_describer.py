@@ -21,7 +21,7 @@ the model. Every failure is a DescribeError with a reason for a person.
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import os
 import threading
 import time
@@ -46,6 +46,24 @@ class Frame:
     message: Any
     received_at: float  # time.monotonic() at reception
     sequence: int
+
+
+@dataclass(frozen=True)
+class PreparedMessage:
+    """
+    A history frame's message once stored as it will be sent (history_preparation.py).
+
+    Shaped like a sensor_msgs/CompressedImage, so the encoder forwards its JPEG as it is
+    when it fits max_image_size (and downsizes it when it no longer does).
+    """
+
+    header: Any
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    max_image_size: int  # the settings it was prepared with
+    jpeg_quality: int
+    format: str = 'jpeg'  # noqa: A003 - the name of the message field
 
 
 @dataclass(frozen=True)
@@ -271,8 +289,14 @@ class SceneDescriber:
         def encode(index: int) -> EncodedImage:
             return self.encode(frames[index], settings, labels[index])
 
-        if several and self._encode_pool is not None:
-            images = list(self._encode_pool.map(encode, range(len(frames))))
+        # Frames the history stored prepared cost a copy, no pool hand-over: only the frames
+        # still raw (the latest, any not yet prepared) are worth encoding in parallel.
+        raw = [index for index, frame in enumerate(frames)
+               if not isinstance(frame.message, PreparedMessage)]
+        if len(raw) > 1 and self._encode_pool is not None:
+            encoded = dict(zip(raw, self._encode_pool.map(encode, raw), strict=True))
+            images = [encoded[index] if index in encoded else encode(index)
+                      for index in range(len(frames))]
         else:
             images = [encode(index) for index in range(len(frames))]
         urls = [image.data_url() for image in images]

@@ -28,8 +28,9 @@ from typing import Any, Optional
 
 from jetson_vlm_ros.scene_describer import DescribeError
 from jetson_vlm_ros.vlm_client import quote_reply
-import jsonschema
-from jsonschema.exceptions import best_match
+
+# jsonschema (0.2 s to import) is imported with the first schema, not with this module:
+# most requests ask for text and never need it.
 
 
 class StructuredAnswerError(DescribeError):
@@ -64,6 +65,7 @@ class AnswerFormat:
                 f"the model's answer is not valid JSON ({error.msg} at line {error.lineno} "
                 f"column {error.colno}): '{quote_reply(answer)}'") from None
         if self.schema is not None:
+            from jsonschema.exceptions import best_match
             problem = best_match(_validator(self.schema).iter_errors(value))
             if problem is not None:
                 where = '/'.join(str(part) for part in problem.absolute_path) or '(root)'
@@ -94,6 +96,7 @@ def parse_response_format(response_format: str) -> AnswerFormat:
         raise StructuredAnswerError(
             f'response_format must be a JSON Schema object ({{"type": "object", ...}}), got '
             f'a JSON {type(schema).__name__}')
+    import jsonschema
     try:
         _validator(schema).check_schema(schema)
     except jsonschema.SchemaError as error:
@@ -106,6 +109,7 @@ def parse_response_format(response_format: str) -> AnswerFormat:
 
 def _validator(schema: dict[str, Any]) -> Any:
     # The draft the schema names in $schema, else the newest this jsonschema knows.
+    import jsonschema.validators
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema)
 

@@ -18,21 +18,79 @@ Ask an OpenAI-compatible chat-completions server (Ollama, vLLM, llama.cpp) about
 Every failure becomes a VlmError whose text a robot operator can act on; server replies
 are quoted to at most REPLY_QUOTE_CHARS characters, and neither the API key nor the image
 ever appears in an error.
+
+The openai package (with pydantic and its HTTP stack: about 1.3 s and 60 MB to import) is
+imported on first use, not with this module: vlm_node starts its import on a thread of its
+own once the node is up (load_openai_in_background), and whoever needs it first waits for
+that import instead of starting another.
 """
 
 from dataclasses import dataclass
+import importlib.abc
 import json
 import os
 import re
+import sys
 import threading
-from typing import Any, Callable, Optional
+from types import ModuleType
+from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING
 
 from jetson_vlm_ros.streaming import (
     Cancellation, ConnectionTracer, shutdown_socket, StreamCancelled)
-import openai
-from openai.types.chat import ChatCompletion
+
+if TYPE_CHECKING:
+    import openai
 
 REPLY_QUOTE_CHARS = 200
+# Imported by openai when installed, for an asyncio client this package never uses (recent
+# openai releases: their aiohttp transport, 0.2 s and 35 MB). Left out of the openai import;
+# the gateway, which does use aiohttp, imports it itself.
+UNUSED_BY_OPENAI_CLIENT = ('aiohttp',)
+
+_openai: Optional[ModuleType] = None
+_openai_lock = threading.Lock()
+
+
+class _RefuseOnThisThread(importlib.abc.MetaPathFinder):
+    """Makes importing the named packages fail on one thread (others import as usual)."""
+
+    def __init__(self, packages: Sequence[str]) -> None:
+        self._packages = tuple(packages)
+        self._thread = threading.get_ident()
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname.split('.')[0] in self._packages and threading.get_ident() == self._thread:
+            raise ImportError(f'{fullname} is not needed by vlm_client', name=fullname)
+        return None
+
+
+def load_openai() -> ModuleType:
+    """Import openai once and return it; a caller on another thread waits for that import."""
+    global _openai
+    with _openai_lock:
+        if _openai is None:
+            finder = _RefuseOnThisThread(UNUSED_BY_OPENAI_CLIENT)
+            sys.meta_path.insert(0, finder)
+            try:
+                import openai
+                import openai.types.chat  # noqa: F401 - for ChatCompletion, used per answer
+            finally:
+                sys.meta_path.remove(finder)
+            _openai = openai
+        return _openai
+
+
+def load_openai_in_background() -> threading.Thread:
+    """Start importing openai on a daemon thread (a failure shows at the first request)."""
+    def load() -> None:
+        try:
+            load_openai()
+        except Exception:  # noqa: B902 - the request that needs openai raises it again
+            pass
+
+    thread = threading.Thread(target=load, name='openai-import', daemon=True)
+    thread.start()
+    return thread
 
 
 class VlmError(RuntimeError):
@@ -169,6 +227,7 @@ class VlmClient:
         # never shows up in `ros2 param dump`. Ollama accepts any key.
         key = api_key or os.environ.get('OPENAI_API_KEY') or 'none'
         self._secret = secret_to_redact(key)
+        openai = load_openai()
         # No retries: a retry after a timeout would double the caller's wait; the caller
         # (a service client or the caption timer) decides when to ask again.
         self._client = openai.OpenAI(
@@ -186,7 +245,8 @@ class VlmClient:
             if self._stream_client is not None:
                 self._stream_client.close()
 
-    def _streaming_client(self) -> openai.OpenAI:
+    def _streaming_client(self) -> 'openai.OpenAI':
+        openai = load_openai()
         # Streams get a pool of their own whose connections are never reused (each request
         # says `Connection: close`): every stream opens its own connection, and the request
         # hook learns its socket, which a cancel shuts down even before the first byte.
@@ -208,6 +268,7 @@ class VlmClient:
         """
         if cancellation.cancelled:
             raise StreamCancelled()
+        openai = load_openai()
         client = self._streaming_client()
         text, chunks, events = '', 0, 0
         stream = None
@@ -271,6 +332,7 @@ class VlmClient:
 
     def complete(self, request: VlmRequest) -> str:
         """Send one chat completion and return the model's answer text."""
+        openai = load_openai()
         try:
             completion = self._client.chat.completions.create(
                 model=request.model,
@@ -288,6 +350,7 @@ class VlmClient:
 
     def list_models(self, timeout: float) -> list[str]:
         """Return the model names the server offers (GET /models)."""
+        openai = load_openai()
         try:
             page = self._client.with_options(timeout=timeout).models.list()
             return [model.id for model in page.data]
@@ -314,7 +377,7 @@ class VlmClient:
         return f'the VLM server at {self.base_url} did not answer with a chat completion: {what}'
 
     def _answer_text(self, completion: Any) -> str:
-        if not isinstance(completion, ChatCompletion):
+        if not isinstance(completion, load_openai().types.chat.ChatCompletion):
             raise VlmError(self._not_a_completion(
                 f"'{quote_reply(str(completion), self._secret)}'"))
         if not completion.choices:
@@ -336,8 +399,9 @@ class VlmClient:
         return (f'cannot reach {where}{reason}; is it running? Ollama: `ollama serve`, '
                 f'then `ollama pull {model or "gemma3:4b"}`')
 
-    def _explain(self, error: openai.APIError, model: Optional[str],
+    def _explain(self, error: 'openai.APIError', model: Optional[str],
                  broken_is_unreachable: bool = False) -> str:
+        openai = load_openai()
         where = f'the VLM server at {self.base_url}'
         if isinstance(error, openai.APITimeoutError):
             return f'{where} did not answer within request_timeout ({self.timeout:g} s)'

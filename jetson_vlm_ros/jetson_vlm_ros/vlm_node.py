@@ -19,7 +19,8 @@ Threading, chosen by measurement (see bench/): an OffloadingExecutor runs the ca
 parameter and publishing work inline, as cheaply as rclpy.spin, and hands the service and
 the caption timer, which wait on the model, to one worker per request slot plus one for
 busy answers. The image callback only stores a reference to the message (the latest frame
-and the frame history): conversion happens per request, on the frames it needs only.
+and the frame history): the latest frame is converted per request; a frame the history
+keeps is prepared once, on a thread of its own, as it will be sent (history_preparation.py).
 """
 
 import array
@@ -37,6 +38,7 @@ from jetson_vlm_ros.frame_history import FrameHistory
 from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
 from jetson_vlm_ros.gateway_bridge import GatewayBridge
 from jetson_vlm_ros.health import CameraFacts
+from jetson_vlm_ros.history_preparation import HistoryPreparer
 from jetson_vlm_ros.image_conversion import (
     ImageConversionError, PixelArray, UnsupportedEncodingError)
 from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
@@ -51,7 +53,7 @@ from jetson_vlm_ros.scene_question import (
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
 from jetson_vlm_ros.streaming import Cancellation
-from jetson_vlm_ros.vlm_client import VlmClosedError, VlmError
+from jetson_vlm_ros.vlm_client import load_openai_in_background, VlmClosedError, VlmError
 import numpy as np
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
@@ -171,6 +173,11 @@ class VlmNode(Node):
         self._describer = SceneDescriber(
             self._image_topic, self._settings.max_concurrent_requests,
             encode_with_cv_bridge_fallback)
+        # History frames but the newest are stored as the model will get them.
+        self._history_preparer = HistoryPreparer(
+            self._history, lambda frame, settings: self._describer.encode(
+                frame, settings, f'history frame {frame.sequence}'),
+            lambda: self._settings, self.get_logger().debug)
 
         self._caption_pub = self.create_publisher(String, 'caption', 10)
         self._caption_stamped_pub = self.create_publisher(Caption, 'caption_stamped', 10)
@@ -211,6 +218,10 @@ class VlmNode(Node):
             f'{self._settings.base_url}; service '
             f"'{self.resolve_service_name('describe_scene')}', captions every "
             f'{self._settings.caption_period:g} s')
+        # The node is up: import the model client's openai now, off the start-up path; the
+        # server check, the warm-up and the first request wait for it, nothing else does.
+        load_openai_in_background()
+        self._health.start()
 
     def create_publisher(self, *args: Any, **kwargs: Any) -> Any:
         """
@@ -260,6 +271,9 @@ class VlmNode(Node):
         gateway = getattr(self, '_gateway', None)  # absent when __init__ failed
         if gateway is not None:
             gateway.close()
+        preparer = getattr(self, '_history_preparer', None)
+        if preparer is not None:
+            preparer.close()
         describer = getattr(self, '_describer', None)
         if describer is not None:
             describer.close()  # waiting requests and goals fail: 'vlm_node is shutting down'
@@ -278,7 +292,9 @@ class VlmNode(Node):
         # Keep a reference only: conversion waits until a request needs this frame.
         self._frames_received += 1
         self._latest_frame = Frame(msg, time.monotonic(), self._frames_received)
-        self._history.add(self._latest_frame)
+        kept = self._history.add(self._latest_frame)
+        if kept is not None:  # about 3 a second at the defaults, not one per frame
+            self._history_preparer.frame_kept(kept)
         self._gateway.frame_arrived(self._image_topic, self._latest_frame)
 
     def _on_describe_scene(self, request: DescribeScene.Request,
