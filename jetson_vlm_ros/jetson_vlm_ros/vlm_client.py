@@ -175,7 +175,7 @@ def _trace_new_connection(request: Any) -> None:
 
 def _http_client_with_hook(hook: Callable[[Any], None]) -> Any:
     """Return an HTTP client with openai's defaults that calls hook before each request."""
-    default_client = getattr(openai, 'DefaultHttpxClient', None)
+    default_client = getattr(load_openai(), 'DefaultHttpxClient', None)
     if default_client is not None:
         return default_client(event_hooks={'request': [hook]})
     # openai < 1.17 (Ubuntu 24.04's python3-openai is 1.12) has no DefaultHttpxClient; its
