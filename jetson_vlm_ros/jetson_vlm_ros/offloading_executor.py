@@ -76,6 +76,11 @@ class OffloadingExecutor(SingleThreadedExecutor):
         """Report exceptions of offloaded callbacks through this function."""
         self._log_error = log_error
 
+    @property
+    def offloaded(self) -> int:
+        """Return how many offloaded callbacks are queued for a worker or running on one."""
+        return self._offloaded
+
     def wait_for_offloaded(self, timeout_sec: float) -> bool:
         """Wait until every offloaded callback has finished; False if timeout_sec passed."""
         with self._offloaded_done:
