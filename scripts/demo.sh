@@ -9,7 +9,11 @@ export PYTHONUNBUFFERED=1
 params=install/jetson_vlm_ros/share/jetson_vlm_ros/config/vlm.yaml
 
 set -m  # each background job gets its own process group, so Ctrl-C reaches it
-demo_camera --ros-args -r image:=/camera/image_raw &
+# The camera's process loads the package's Fast DDS profile: with stock Fast DDS a third of
+# its 640x480 frames were lost between processes (README, Large frames). These ROS 2 wheels
+# are Kilted (Fast DDS 3), which reads FASTDDS_DEFAULT_PROFILES_FILE.
+FASTDDS_DEFAULT_PROFILES_FILE="$PWD/install/jetson_vlm_ros/share/jetson_vlm_ros/config/fastdds_large_frames.xml" \
+  demo_camera --ros-args -r image:=/camera/image_raw &
 camera=$!
 vlm_node --ros-args --params-file "$params" -r image:=/camera/image_raw \
   -p "base_url:=${BASE_URL:-http://localhost:11434/v1}" -p "model:=${MODEL:-gemma3:4b}" \

@@ -22,7 +22,7 @@ when its first DDS participant is created, so they go into a process's environme
 """
 
 import os
-from typing import Optional
+from typing import MutableMapping, Optional
 
 # ROS 2 distributions whose Fast DDS is 2.x or older.
 FAST_DDS_2_DISTROS = frozenset({'foxy', 'galactic', 'humble', 'iron', 'jazzy'})
@@ -47,3 +47,37 @@ def profile_environment(profile: str, ros_distro: Optional[str] = None) -> dict[
         ros_distro = os.environ.get('ROS_DISTRO', '')
     name = OLD_NAME if ros_distro.lower() in FAST_DDS_2_DISTROS else NEW_NAME
     return {name: profile}
+
+
+# The profile the package ships (config/): a large shared-memory segment for raw frames.
+LARGE_FRAMES_PROFILE = 'fastdds_large_frames.xml'
+
+
+def package_profile() -> Optional[str]:
+    """Return the path of the package's large-frames profile (installed, else source tree)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        share = get_package_share_directory('jetson_vlm_ros')
+    except (ImportError, LookupError):  # PackageNotFoundError is a KeyError
+        share = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(share, 'config', LARGE_FRAMES_PROFILE)
+    return path if os.path.isfile(path) else None
+
+
+def load_package_profile_unless_set(
+        environ: Optional[MutableMapping[str, str]] = None) -> Optional[str]:
+    """
+    Make this process load the package's profile, unless its environment names one already.
+
+    Call before rclpy.init (Fast DDS reads the variable when the first participant is made).
+    Either variable set, even empty, is the user's choice and is kept. Returns the profile
+    loaded, or None.
+    """
+    environ = os.environ if environ is None else environ
+    if OLD_NAME in environ or NEW_NAME in environ:
+        return None
+    profile = package_profile()
+    if profile is None:
+        return None
+    environ.update(profile_environment(profile))
+    return profile

@@ -120,9 +120,10 @@ class ServerHealth:
             self._checked, self._error, self._models = True, '', list(models)
 
     def check_failed(self, error: str) -> None:
-        """Record a failed GET /models (its error text names the fix)."""
+        """Record a failed GET /models (its error text names the fix); no models are known."""
         with self._lock:
-            self._checked, self._error = True, error
+            # The last good check's list would read as today's while the server is down.
+            self._checked, self._error, self._models = True, error, []
 
     @property
     def reachable(self) -> bool:

@@ -27,6 +27,7 @@ to the workers too (the goal and cancel callbacks stay inline: they answer at on
 """
 
 import threading
+import time
 from typing import Any, Callable, Optional
 import weakref
 
@@ -67,18 +68,83 @@ class OffloadingExecutor(SingleThreadedExecutor):
         self._worker_tasks: weakref.WeakSet[Any] = weakref.WeakSet()
         self._offloaded = 0  # tasks handed to a worker that have not finished
         self._offloaded_done = threading.Condition(self._queued_lock)
+        self._stopped = False  # shutdown() was called
+        self._finishing = False  # finish_work() runs: a worker's end must wake the executor
+        self._wake_guard: Any = None  # made on the first node added (see add_node)
 
     def set_error_logger(self, log_error: Callable[[str], None]) -> None:
         """Report exceptions of offloaded callbacks through this function."""
         self._log_error = log_error
+
+    @property
+    def offloaded(self) -> int:
+        """Return how many offloaded callbacks are queued for a worker or running on one."""
+        return self._offloaded
 
     def wait_for_offloaded(self, timeout_sec: float) -> bool:
         """Wait until every offloaded callback has finished; False if timeout_sec passed."""
         with self._offloaded_done:
             return self._offloaded_done.wait_for(lambda: self._offloaded == 0, timeout_sec)
 
+    def add_node(self, node: Any) -> bool:
+        """Add a node as Executor does; the first one also carries this executor's wake guard."""
+        added = super().add_node(node)
+        if added and self._wake_guard is None:
+            # Triggering it gives spin_once work (an empty callback run inline), so a waiting
+            # spin returns on every distribution: Executor.wake() only rebuilds the wait set
+            # and waits on, and waking on a condition exists from Jazzy on only.
+            self._wake_guard = node.create_guard_condition(lambda: None)
+        return added
+
+    def interrupt(self) -> None:
+        """Make a waiting spin_once() return (thread-safe), e.g. for spin_until() to look."""
+        guard = self._wake_guard
+        if guard is not None:
+            guard.trigger()
+
+    def spin_until(self, stop: Callable[[], bool]) -> None:
+        """
+        Spin until stop() is true; it is looked at after each callback and on interrupt().
+
+        Raises ExternalShutdownException when the context is shut down from elsewhere.
+        """
+        while not stop() and not self._stopped and self.context.ok():
+            self._spin_once_impl()
+
+    def finish_work(self, timeout_sec: float) -> bool:
+        """
+        At shutdown, after spinning stopped: run callbacks until none is left; False on timeout.
+
+        The offloaded callbacks (service calls, action goals) end first, their answers going
+        out; then what their ends queued runs here, on the caller's thread: rclpy sends an
+        action goal's result from a task it creates when the execute callback returns.
+        Without spinning (executor shut down, context gone) it only waits for the offloaded
+        callbacks, as wait_for_offloaded() does. Call it from the thread that spun, if any.
+        """
+        if self._stopped or not self.context.ok():
+            return self.wait_for_offloaded(timeout_sec)
+        deadline = time.monotonic() + timeout_sec
+        self._finishing = True
+        try:
+            idle_passes = 0
+            while idle_passes < 2:  # a whole pass over the entities found nothing to run
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                if self._offloaded:
+                    # A worker that finishes interrupts this wait (see _finish_offloaded).
+                    self._spin_once_impl(left)
+                    idle_passes = 0
+                    continue
+                ran = self._spin_once_impl(0.0)
+                idle_passes = 0 if ran else idle_passes + 1
+            return True
+        finally:
+            self._finishing = False
+
     def shutdown(self, timeout_sec: Optional[float] = None) -> bool:
         """Stop spinning and release the workers (their current callbacks are abandoned)."""
+        self._stopped = True
         self._workers.close()
         return super().shutdown(timeout_sec)
 
@@ -96,29 +162,31 @@ class OffloadingExecutor(SingleThreadedExecutor):
         self._spin_once_impl(timeout_sec)
 
     def _spin_once_impl(self, timeout_sec: Optional[float] = None,
-                        wait_condition: Callable[[], bool] = lambda: False) -> None:
+                        wait_condition: Callable[[], bool] = lambda: False) -> bool:
+        """Run (or hand to a worker) one ready callback; return whether there was one."""
         try:
             handler, entity, _ = self.wait_for_ready_callbacks(
                 timeout_sec, None, wait_condition)
         except (ShutdownException, TimeoutException, ConditionReachedException):
-            return
+            return False
         if getattr(entity, 'callback_group', None) is self._offload_group or (
                 entity is None and handler in self._worker_tasks):
             # rclpy yields a task again until it starts executing: submit it once.
             with self._queued_lock:
                 if handler in self._queued:
-                    return
+                    return False
                 self._queued.add(handler)
                 self._offloaded += 1
             try:
                 self._workers.submit(lambda: self._run_offloaded(handler))
             except WorkersClosedError:
                 self._finish_offloaded(handler)  # shutting down: dropped with the executor
-            return
+            return True
         handler()
         exception = handler.exception()
         if exception is not None:
             raise exception
+        return True
 
     def _run_offloaded(self, handler: Any) -> None:
         with self._queued_lock:
@@ -136,3 +204,5 @@ class OffloadingExecutor(SingleThreadedExecutor):
             self._queued.discard(handler)
             self._offloaded -= 1
             self._offloaded_done.notify_all()
+        if self._finishing:
+            self.interrupt()  # finish_work() waits in rcl_wait for exactly this

@@ -31,6 +31,7 @@ from jetson_vlm_ros.offloading_executor import WorkerCallback
 from jetson_vlm_ros.scene_describer import TextCallback
 from jetson_vlm_ros.streaming import Cancellation
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 # (goal, result to fill, on_text, cancellation) -> the filled result; never raises.
@@ -46,6 +47,7 @@ class SceneActionServer:
 
     def __init__(self, node: Node, name: str, answer: Answerer) -> None:
         self._answer = answer
+        self._context = node.context
         self._cancellations: dict[bytes, Cancellation] = {}
         self._lock = threading.Lock()
         self._server = ActionServer(
@@ -80,12 +82,17 @@ class SceneActionServer:
         with self._lock:
             self._cancellations[key] = cancellation
         feedback = DescribeScene.Feedback()
+        streamed = ['']  # the answer so far, for a goal that fails mid-stream
+        finished = threading.Event()  # an abandoned stream may call on_text after the end
 
         def on_text(text: str, chunks: int) -> None:
             # Also catches a cancel accepted while this goal was being registered.
             if goal_handle.is_cancel_requested:
                 cancellation.cancel()
                 return
+            if finished.is_set():
+                return
+            streamed[0] = text
             feedback.text, feedback.chunks = text, chunks
             goal_handle.publish_feedback(feedback)
 
@@ -95,14 +102,24 @@ class SceneActionServer:
             result = self._answer(
                 goal_handle.request, DescribeScene.Result(), on_text, cancellation)
         finally:
+            finished.set()
             with self._lock:
                 del self._cancellations[key]
-        if result.success:
-            goal_handle.succeed()  # valid from CANCELING too: the answer was complete
-        elif cancellation.cancelled and self._cancel_state_reached(goal_handle):
-            goal_handle.canceled()
-        else:
-            goal_handle.abort()
+        if not result.success and not result.description:
+            # e.g. 'vlm_node is shutting down' or a server gone mid-answer: what had arrived.
+            result.description = streamed[0]
+        try:
+            if result.success:
+                goal_handle.succeed()  # valid from CANCELING too: the answer was complete
+            elif cancellation.cancelled and self._cancel_state_reached(goal_handle):
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+        except _rclpy.RCLError:
+            if self._context.ok():
+                raise
+            # The context was shut down under us (not by vlm_node's own stop, which ends
+            # goals first): no publisher works any more, and no client can be told.
         return result
 
     @staticmethod

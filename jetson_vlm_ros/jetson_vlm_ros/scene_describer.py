@@ -95,6 +95,10 @@ TextCallback = Callable[[str, int], None]
 class DescribeError(RuntimeError):
     """A description could not be made; the text says why."""
 
+    # The frames the request would have described (oldest first), where it got that far:
+    # failure replies name them too (image_stamps). Set by answer_question.
+    frames: tuple[Frame, ...] = ()
+
 
 class BusyError(DescribeError):
     """max_concurrent_requests requests are already in flight."""

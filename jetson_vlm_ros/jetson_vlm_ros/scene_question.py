@@ -81,15 +81,32 @@ def answer_question(describer: SceneDescriber, question: SceneQuestion,
         else:
             check_frame_request(
                 question.num_frames, question.frame_interval, settings.max_frames)
-            describer.check_frame(history[-1] if history else None, settings, now)
+            latest = history[-1] if history else None
+            try:
+                describer.check_frame(latest, settings, now)
+            except DescribeError as error:  # e.g. too old: the frames it would have used
+                error.frames = _frames_if_selectable(history, question)
+                raise
             frames = select_frames(history, question.num_frames, question.frame_interval)
             image_name = 'the latest image'
-        description = describer.describe_frames(
-            frames, question.prompt, settings, now, image_name,
-            answer_format.server_parameter(), on_text, cancellation)
+        try:
+            description = describer.describe_frames(
+                frames, question.prompt, settings, now, image_name,
+                answer_format.server_parameter(), on_text, cancellation)
+        except DescribeError as error:
+            error.frames = tuple(frames)
+            raise
         return replace(description, text=answer_format.check(description.text))
 
     return describer.counted(run)
+
+
+def _frames_if_selectable(history: Sequence[Frame], question: SceneQuestion
+                          ) -> tuple[Frame, ...]:
+    try:
+        return tuple(select_frames(history, question.num_frames, question.frame_interval))
+    except DescribeError:
+        return (history[-1],) if history else ()
 
 
 def describe_for_caption(describer: SceneDescriber, history: Sequence[Frame],

@@ -24,7 +24,6 @@ keeps is prepared once, on a thread of its own, as it will be sent (history_prep
 """
 
 import array
-import signal
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ from jetson_vlm_ros.scene_question import (
     answer_question, describe_for_caption, question_from_request, SceneQuestion)
 from jetson_vlm_ros.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
+from jetson_vlm_ros.stop_signals import StopSignals
 from jetson_vlm_ros.streaming import Cancellation
 from jetson_vlm_ros.vlm_client import load_openai_in_background, VlmClosedError, VlmError
 import numpy as np
@@ -65,6 +65,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
 from std_srvs.srv import SetBool
@@ -82,6 +83,11 @@ CAPTION_ERROR_LOG_PERIOD = 30.0
 SERVER_CHECK_TIMEOUT = 3.0
 # At shutdown, service calls still pending get their 'shutting down' answer within this time.
 SHUTDOWN_REPLY_TIMEOUT = 2.0
+# ... and then this long to reach their clients before the process's DDS participant goes:
+# rclpy exposes no acknowledgement for service replies (an action's result is one). Measured
+# with test_goal_at_shutdown.py on a loaded 2-core VM: results lost 1 time in 24 with no
+# wait, 0 in 24 with 0.3 s, still 1 in about 40 with 0.3 s in the terminal case.
+SHUTDOWN_DELIVERY_GRACE = 0.5
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -132,25 +138,29 @@ def encode_with_cv_bridge_fallback(msg: Any, max_size: int, jpeg_quality: int) -
     return encode_pixels(PixelArray(bgr, 'BGR'), max_size, jpeg_quality)
 
 
+class NodeStartError(SettingsError):
+    """VlmNode cannot start on this configuration; logger_name is its full one (front.vlm_node)."""
+
+    def __init__(self, logger_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.logger_name = logger_name
+
+
 class VlmNode(Node):
     """Describes the camera's latest frame on request and periodically."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('vlm_node', **kwargs)
-        for spec in PARAMETERS:
-            self._declare(spec)
-        declared_ints = [p for p in self.get_parameters([s.name for s in PARAMETERS])
-                         if _is_int_for_double(p)]
-        if declared_ints:
-            self.set_parameters(_doubles_as_doubles(declared_ints))
-        # Raises SettingsError naming the parameter: the node does not start on bad config.
-        self._settings: VlmSettings = settings_from(
-            {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS})
+        try:
+            self._settings: VlmSettings = self._declare_parameters()
+        except (SettingsError, ParameterException) as error:
+            raise NodeStartError(self.get_logger().name, str(error)) from None
         if hasattr(self, 'add_pre_set_parameters_callback'):  # Iron and later, not Humble
             self.add_pre_set_parameters_callback(_doubles_as_doubles)
         self._alerts: Optional[AlertMonitor] = None  # made below, once the frame state is
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
+        self._closing = False  # destroy_node() has begun
         self._latest_frame: Optional[Frame] = None
         self._history = FrameHistory(self._settings.history_size, self._settings.history_seconds)
         self._frames_received = 0
@@ -210,9 +220,9 @@ class VlmNode(Node):
         try:
             self._gateway.start_gateway()
         except OSError as error:
-            raise SettingsError(
+            raise NodeStartError(self.get_logger().name, (
                 f'gateway_port {self._settings.gateway_port}: cannot listen on '
-                f'{self._settings.gateway_host}: {error}') from None
+                f'{self._settings.gateway_host}: {error}')) from None
         self.get_logger().info(
             f"describing '{self._image_topic}' with {self._settings.model} at "
             f'{self._settings.base_url}; service '
@@ -237,6 +247,17 @@ class VlmNode(Node):
         if kwargs.get('event_callbacks') is None:
             kwargs['event_callbacks'] = PublisherEventCallbacks(use_default_callbacks=False)
         return super().create_publisher(*args, **kwargs)
+
+    def _declare_parameters(self) -> VlmSettings:
+        for spec in PARAMETERS:
+            self._declare(spec)
+        declared_ints = [p for p in self.get_parameters([s.name for s in PARAMETERS])
+                         if _is_int_for_double(p)]
+        if declared_ints:
+            self.set_parameters(_doubles_as_doubles(declared_ints))
+        # Raises SettingsError naming the parameter: the node does not start on bad config.
+        return settings_from(
+            {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS})
 
     def _declare(self, spec: ParameterSpec) -> None:
         if not isinstance(spec.default, tuple):
@@ -264,7 +285,17 @@ class VlmNode(Node):
         return executor
 
     def destroy_node(self) -> None:
-        """End in-flight requests now, answer pending calls and goals, then destroy."""
+        """
+        End in-flight requests now, answer pending calls and goals, then destroy.
+
+        Call it once spinning has stopped, from the thread that spun (as main() does): the
+        goals' results go out from the executor's queue, which this runs. A harness that
+        shuts its executor down first gets the service answers, not the goals' results.
+        """
+        self._closing = True
+        executor = self.executor
+        # Service calls, goals (or a caption) in progress: answered below.
+        answering = isinstance(executor, OffloadingExecutor) and executor.offloaded > 0
         health = getattr(self, '_health', None)  # absent when __init__ failed
         if health is not None:
             health.stop()
@@ -277,10 +308,12 @@ class VlmNode(Node):
         describer = getattr(self, '_describer', None)
         if describer is not None:
             describer.close()  # waiting requests and goals fail: 'vlm_node is shutting down'
-        executor = self.executor
         if isinstance(executor, OffloadingExecutor):
-            # Their answers go out before the service is destroyed, not never.
-            executor.wait_for_offloaded(SHUTDOWN_REPLY_TIMEOUT)
+            # Their answers (and the goals' final states and results) go out before the
+            # service and the action server are destroyed, not never.
+            executor.finish_work(SHUTDOWN_REPLY_TIMEOUT)
+            if answering and self.context.ok():
+                time.sleep(SHUTDOWN_DELIVERY_GRACE)
         action = getattr(self, '_action', None)
         if action is not None:
             action.destroy()
@@ -310,10 +343,12 @@ class VlmNode(Node):
                 on_text: Optional[TextCallback] = None,
                 cancellation: Optional[Cancellation] = None) -> Any:
         """Fill a service response or action result (same fields) for one question."""
+        started = time.monotonic()
         settings = self._settings
         answer.model = settings.model
         if not self._enabled:
             answer.success, answer.error = False, DISABLED_ERROR
+            answer.latency = time.monotonic() - started
             return answer
         frame = self._latest_frame
         try:
@@ -327,12 +362,18 @@ class VlmNode(Node):
             answer.error = str(error)
             if isinstance(error, CancelledError):
                 answer.description = error.text
-            elif self.context.ok():  # at shutdown rosout is gone and rcl would complain
+            elif not self._closing:  # at shutdown every pending call fails alike: no news
                 self.get_logger().warning(f'describe_scene failed: {error}')
-            if question.image is not None:
+            # The frames it would have described (none when it failed before choosing).
+            frames = getattr(error, 'frames', ())
+            answer.image_stamps = [f.message.header.stamp for f in frames]
+            if frames:
+                answer.image_stamp = frames[-1].message.header.stamp
+            elif question.image is not None:
                 answer.image_stamp = question.image.header.stamp
             elif frame is not None:
                 answer.image_stamp = frame.message.header.stamp
+            answer.latency = time.monotonic() - started  # until the failure
             return answer
         self._log_request('describe_scene', description)
         answer.success = True
@@ -536,61 +577,41 @@ class VlmNode(Node):
             self._caption_error = (reason, now)
 
 
-class _StopOnce:
-    """
-    Handler of SIGINT and SIGTERM: interrupts spinning once, then lets cleanup finish.
-
-    `ros2 launch` without a terminal sends the node its own SIGINT shortly after the
-    process group's: that second one must not break destroy_node() with a traceback.
-    rclpy's handler, which runs first, wakes the executor and then shuts the context down;
-    a SIGTERM that lands between the two leaves spin() waiting forever unless this handler
-    (run by Python once the executor wakes) ends it.
-    """
-
-    def __init__(self) -> None:
-        self.stopping = False
-
-    def __call__(self, signum: int, frame: Any) -> None:
-        if not self.stopping:
-            self.stopping = True
-            raise KeyboardInterrupt
-
-
 def main(args: Optional[list[str]] = None) -> None:
     """Run vlm_node until Ctrl-C or SIGTERM; both end it with status 0."""
-    # Installed before rclpy.init, whose own handlers call these after their work.
-    stop = _StopOnce()
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # Our handlers, not rclpy's: rclpy's shut the context down at once, before pending calls
+    # and running goals could be answered (see stop_signals.py).
+    stop = StopSignals()
+    stop.install()
     malloc_setting = keep_freed_frames_in_process()  # before the first frame is allocated
-    rclpy.init(args=args)
     node: Optional[VlmNode] = None
     try:
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         try:
             node = VlmNode()
             node.get_logger().debug(malloc_setting)
-            executor = node.make_executor()  # kept: destroy_node() waits on its callbacks
+            executor = node.make_executor()  # kept: destroy_node() runs its remaining work
         except Exception:
             if rclpy.ok():
                 raise
-            # A signal during start-up: rclpy shut its context down on its own thread, and
-            # creating the next entity failed because of it. A stop, not an error (and the
-            # signal's own KeyboardInterrupt, still pending, must not follow this one).
-            stop.stopping = True
-            raise KeyboardInterrupt from None
-        executor.spin()
+            # The context was shut down from another thread during start-up, and creating
+            # the next entity failed because of it: a stop, not an error.
+            raise ExternalShutdownException() from None
+        stop.set_wake(executor.interrupt)  # a stop signal makes spin_until look
+        executor.spin_until(stop.requested.is_set)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # a signal; ExternalShutdownException is rclpy's report of one: a normal stop
+        pass  # ExternalShutdownException: the context was shut down elsewhere, a normal stop
     except (SettingsError, ParameterException) as error:
-        rclpy.logging.get_logger('vlm_node').fatal(f'cannot start: {error}')
+        # Under the node's full name: with several nodes, which one failed.
+        name = error.logger_name if isinstance(error, NodeStartError) else 'vlm_node'
+        rclpy.logging.get_logger(name).fatal(f'cannot start: {error}')
         sys.exit(2)
     finally:
-        stop.stopping = True
+        stop.set_wake(None)  # nothing calls into the executor while it is torn down
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-        # Python resets its own handlers while exiting: a late SIGINT must stay ignored.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop.ignore_from_now_on()  # Python resets its own handlers while exiting
 
 
 if __name__ == '__main__':

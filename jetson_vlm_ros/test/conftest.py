@@ -343,13 +343,13 @@ NO_WARM_UP = ('-p', 'warm_up:=false')
 
 
 def start_node(*ros_args: str, stdout: Any = subprocess.PIPE,
-               code: Optional[str] = None, stdin: Any = None) -> subprocess.Popen:
+               code: Optional[str] = None, **popen: Any) -> subprocess.Popen:
     """
     Start vlm_node from the source tree as its own process (stderr joins stdout).
 
     With code, that Python code runs instead of `-m jetson_vlm_ros.vlm_node`, with the same
-    environment and ROS arguments (e.g. the console script's entry point); stdin
-    (subprocess.PIPE) lets such code take commands from the test.
+    environment and ROS arguments (e.g. the console script's entry point). Further keyword
+    arguments go to Popen (e.g. start_new_session, stdin).
     """
     env = dict(os.environ)
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
@@ -357,7 +357,7 @@ def start_node(*ros_args: str, stdout: Any = subprocess.PIPE,
     program = ['-m', 'jetson_vlm_ros.vlm_node'] if code is None else ['-c', code]
     return subprocess.Popen(
         [sys.executable, *program, '--ros-args', *NO_WARM_UP, *ros_args],
-        env=env, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, text=True)
+        env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True, **popen)
 
 
 def pytest_collection_modifyitems(items: list) -> None:

@@ -77,6 +77,28 @@ def test_vlm_server_status_goes_ok_error_ok_when_the_server_stops_and_restarts(m
         server.stop()
 
 
+def values_of(status: 'DiagnosticStatus') -> dict[str, str]:
+    return {pair.key: pair.value for pair in status.values}
+
+
+def test_models_listed_by_an_earlier_check_are_not_shown_while_the_server_is_down(
+        make_harness):
+    server = FakeVlmServer().start()
+    server.state.models = ['gemma3:4b', 'llava:7b']
+    harness = make_harness(base_url=server.base_url, caption_period=0.0,
+                           diagnostics_period=0.25)
+    monitor = Monitor(harness)
+    try:
+        ok = monitor.wait_level('vlm server', OK, 10.0)
+        assert values_of(ok)['models listed'] == 'gemma3:4b, llava:7b'
+        server.stop()
+        down = monitor.wait_level('vlm server', ERROR, 10.0)
+        assert values_of(down)['reachable'] == 'False'
+        assert values_of(down)['models listed'] == '-'
+    finally:
+        server.stop()
+
+
 def test_camera_status_warns_then_errors_when_frames_stop_and_recovers(make_harness):
     with FakeVlmServer() as server:
         harness = make_harness(base_url=server.base_url, caption_period=0.0,

@@ -17,7 +17,8 @@
 import os
 import xml.etree.ElementTree as ElementTree
 
-from jetson_vlm_ros.fastdds_profile import profile_environment
+from jetson_vlm_ros.fastdds_profile import (
+    load_package_profile_unless_set, package_profile, profile_environment)
 import pytest
 
 PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -68,3 +69,30 @@ def test_shipped_profile_holds_a_4k_frame_in_shared_memory_and_keeps_udp() -> No
     used = [t.text for t in participant.iter(f'{NAMESPACE}transport_id')]
     assert sorted(used) == sorted(descriptors)
     assert participant.findtext(f'{NAMESPACE}rtps/{NAMESPACE}useBuiltinTransports') == 'false'
+
+
+def test_package_profile_is_the_shipped_one() -> None:
+    found = package_profile()
+    assert found is not None and found.endswith(os.path.join('config', 'fastdds_large_frames.xml'))
+    with open(found) as shipped, open(PROFILE) as source:  # the installed copy, or the source
+        assert shipped.read() == source.read()
+
+
+@pytest.mark.parametrize('distro, name', [('jazzy', 'FASTRTPS_DEFAULT_PROFILES_FILE'),
+                                          ('kilted', 'FASTDDS_DEFAULT_PROFILES_FILE')])
+def test_package_profile_is_loaded_when_no_profile_is_set(distro: str, name: str) -> None:
+    environ = {'ROS_DISTRO': distro}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv('ROS_DISTRO', distro)
+        loaded = load_package_profile_unless_set(environ)
+    assert loaded == package_profile()
+    assert environ == {'ROS_DISTRO': distro, name: loaded}
+
+
+@pytest.mark.parametrize('name', ['FASTRTPS_DEFAULT_PROFILES_FILE',
+                                  'FASTDDS_DEFAULT_PROFILES_FILE'])
+@pytest.mark.parametrize('value', ['/my/profile.xml', ''])
+def test_a_profile_the_user_set_is_kept(name: str, value: str) -> None:
+    environ = {name: value}
+    assert load_package_profile_unless_set(environ) is None
+    assert environ == {name: value}

@@ -17,6 +17,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -343,3 +344,19 @@ def test_signal_while_the_node_loads_its_modules_is_a_quiet_stop(signum):
     assert process.returncode == 0, output
     assert 'Traceback' not in output
     assert 'describing' not in output  # it stopped while loading, not once it ran
+
+
+def test_a_start_up_failure_is_logged_under_the_nodes_full_name():
+    # Two nodes, one port: the second cannot start, and its FATAL line says which one it is.
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        namespace = f'front{os.getpid()}'
+        process = start_node('-r', f'__ns:=/{namespace}', '-p', f'gateway_port:={port}')
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    fatal = [line for line in output.splitlines() if line.startswith('[FATAL]')]
+    assert len(fatal) == 1, output
+    assert f'[{namespace}.vlm_node]: cannot start: gateway_port {port}' in fatal[0], fatal[0]
+    assert 'Traceback' not in output
