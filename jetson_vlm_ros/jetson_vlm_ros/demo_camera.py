@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence
 import cv2
 from jetson_vlm_ros.fastdds_profile import load_package_profile_unless_set
 import numpy as np
+from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -86,13 +87,41 @@ def wants_help(argv: Sequence[str]) -> bool:
     return False
 
 
+class DemoCameraError(ValueError):
+    """A parameter value demo_camera cannot publish with."""
+
+
+def checked_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Return the parameters as the camera uses them; raise DemoCameraError naming a bad one."""
+    checked = dict(values)
+    for name in ('width', 'height'):
+        value = values[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 8192:
+            raise DemoCameraError(f'{name} must be a whole number of pixels in 1..8192, '
+                                  f'not {value!r}')
+    rate = values['rate']
+    # An integer (`-p rate:=10`) is as good as a float here.
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1000:
+        raise DemoCameraError(f'rate must be a number of frames per second in (0, 1000], '
+                              f'not {rate!r}')
+    checked['rate'] = float(rate)
+    if not isinstance(values['frame_id'], str):
+        raise DemoCameraError(f"frame_id must be a string, not {values['frame_id']!r}")
+    return checked
+
+
 class DemoCamera(Node):
     """Publishes draw_scene() frames on `image` as rgb8."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('demo_camera', **kwargs)
-        values = {name: self.declare_parameter(name, default).value
-                  for name, default, _ in PARAMETERS}
+        # dynamic_typing: a value of another type (`-p rate:=10`) reaches checked_values,
+        # which says what is wrong, instead of rclpy's InvalidParameterTypeException.
+        values = checked_values({
+            name: self.declare_parameter(
+                name, default, ParameterDescriptor(description=meaning,
+                                                   dynamic_typing=True)).value
+            for name, default, meaning in PARAMETERS})
         self._width, self._height = values['width'], values['height']
         self._frame_id = values['frame_id']
         rate = values['rate']
@@ -121,6 +150,7 @@ def main(args: Optional[list[str]] = None) -> None:
     profile = load_package_profile_unless_set()  # before rclpy.init: read at its first use
     rclpy.init(args=args)
     node: Optional[DemoCamera] = None
+    exit_code = 0
     try:
         node = DemoCamera()
         if profile is not None:
@@ -128,10 +158,15 @@ def main(args: Optional[list[str]] = None) -> None:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass  # Ctrl-C, or rclpy's report of SIGTERM: a normal stop
+    except DemoCameraError as error:
+        rclpy.logging.get_logger('demo_camera').fatal(str(error))
+        exit_code = 2
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if exit_code:
+        sys.exit(exit_code)
 
 
 if __name__ == '__main__':

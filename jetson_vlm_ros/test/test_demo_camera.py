@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 from conftest import HAVE_ROS, PACKAGE_ROOT, requires_ros, wait_for
 import pytest
@@ -53,6 +54,42 @@ def test_help_lists_the_parameters_and_exits(flag):
                  "frame_id (str, default 'camera')"):
         assert line in output, output
     assert 'publishing' not in output  # it did not start
+
+
+@requires_ros
+@pytest.mark.parametrize('value, problem', [
+    ('rate:=0.0', 'rate must be a number of frames per second'),
+    ('rate:=fast', 'rate must be a number of frames per second'),
+    ('width:=-1', 'width must be a whole number of pixels'),
+    ('height:=1.5', 'height must be a whole number of pixels'),
+])
+def test_a_bad_parameter_stops_it_with_one_clear_line(value, problem):
+    camera = start_camera('--ros-args', '-p', value)
+    output, _ = camera.communicate(timeout=30)
+    assert camera.returncode == 2, output
+    assert problem in output, output
+    assert 'Traceback' not in output and 'publishing' not in output, output
+
+
+@requires_ros
+def test_an_integer_rate_is_a_rate():
+    # `-p rate:=10` is an integer to ROS; it used to stop the camera with
+    # InvalidParameterTypeException (expecting DOUBLE).
+    camera = start_camera('--ros-args', '-p', 'rate:=10')
+    guard = threading.Timer(30.0, camera.kill)  # never hang on a camera that says nothing
+    guard.start()
+    try:
+        seen = ''
+        for line in camera.stdout:  # ends when the camera exits
+            seen += line
+            if 'publishing' in line:
+                break
+        assert 'rgb8 at 10 Hz' in seen, seen
+    finally:
+        guard.cancel()
+        camera.send_signal(signal.SIGINT)
+        camera.communicate(timeout=30)
+    assert camera.returncode == 0
 
 
 @requires_ros

@@ -45,6 +45,8 @@ PYTHON_KEYS = {
 NO_KEY_NEEDED = {
     # Reached only with openai < 1.17, whose HTTP library it is (python3-openai-pip brings it).
     'httpx': 'python3-openai-pip',
+    # The openai client's own types are pydantic models (the Responses tests build on them).
+    'pydantic': 'python3-openai-pip',
     # test_xmllint's fallback where ament_xmllint (a test_depend) is missing.
     'catkin_pkg': 'ament_xmllint',
     # setup.py: the ament_python build type itself.
