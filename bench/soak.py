@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # 640x480 rgb8 is 900 KB: more than Fast DDS's default shared-memory segment, so this
 # process and the node load the package's profile for large frames, as the bench does.
 from common import setup_environment  # noqa: E402 - after sys.path
+from package_modules import PACKAGE_MODULES  # noqa: E402 - after sys.path
 setup_environment()
 
 from fake_vlm_server import FakeVlmServer, ServerState  # noqa: E402 - after sys.path
@@ -70,7 +71,7 @@ class Soak:
         namespace = f'/soak{os.getpid()}'
         self.log = tempfile.TemporaryFile('w+')
         self.node_process = subprocess.Popen(
-            [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
+            [sys.executable, '-m', PACKAGE_MODULES['vlm_node'], '--ros-args',
              '-r', f'__ns:={namespace}', '-p', f'base_url:={self.server.base_url}',
              '-p', 'caption_period:=1.0', '-p', 'request_timeout:=5.0',
              # The publisher pauses between phases; a stale-frame answer is not a soak fault.
