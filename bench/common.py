@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Shared helpers of the bench: paths, the DDS environment, processes, the result row,
-synthetic frames, timing and statistics.
+Shared helpers of the bench: environment, processes, rows, frames, timing, statistics.
+
+Paths and the DDS environment, helper processes (Child), the result table's Row, synthetic
+camera frames, timing and statistics.
 """
 
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ FASTDDS_PROFILE = os.path.join(PACKAGE_ROOT, 'config', 'fastdds_large_frames.xml
 DDS_ENV = {
     'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
 }
+
 
 def setup_environment() -> None:
     """Put the DDS settings and the source tree into this process's environment."""
@@ -183,7 +186,7 @@ def verdict(ok: bool) -> str:
 # --- synthetic frames ----------------------------------------------------------------------
 
 def scene(width: int, height: int) -> 'np.ndarray':
-    """A camera-like RGB frame: the demo scene plus sensor noise (not flat, not random)."""
+    """Return a camera-like RGB frame: the demo scene plus sensor noise (not flat, not random)."""
     import numpy as np
     draw_scene = package_module('demo_camera').draw_scene
     rgb = draw_scene(width, height, 3.0).astype(np.int16)
@@ -192,7 +195,7 @@ def scene(width: int, height: int) -> 'np.ndarray':
 
 
 def image_message(rgb: 'np.ndarray', encoding: str) -> object:
-    """A sensor_msgs/msg/Image built as rclpy builds received ones (data: array.array)."""
+    """Return a sensor_msgs/msg/Image built as rclpy builds received ones (data: array.array)."""
     import numpy as np
     from sensor_msgs.msg import Image
     pixels = {'rgb8': rgb, 'bgr8': rgb[:, :, ::-1], 'mono8': rgb[:, :, 0]}[encoding]

@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-vlm_node as a process for the bench: on a camera process and a loopback server, with the
-bench as its service client (figures 1, 3, 4, 6, 7 and 10).
+vlm_node as a process on a camera process and a loopback server, for the bench's figures.
+
+With the bench as its service client (figures 1, 3, 4, 6, 7 and 10).
 """
 
 import os

@@ -13,11 +13,11 @@
 # limitations under the License.
 
 """
-Every module of the jetson_vlm_ros package the bench uses: the one place to change when the
-package's layout changes.
+Every module of the jetson_vlm_ros package the bench uses, in one table.
 
-Nothing but the standard library, so the helper processes whose CPU and memory the bench
-measures (node_probe.py, bare_counter.py) can use it without loading more than they did.
+The one place to change when the package's layout changes. Nothing but the standard
+library, so the helper processes whose CPU and memory the bench measures (node_probe.py,
+bare_counter.py) can use it without loading more than they did.
 """
 
 import importlib

@@ -38,12 +38,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # 640x480 rgb8 is 900 KB: more than Fast DDS's default shared-memory segment, so this
 # process and the node load the package's profile for large frames, as the bench does.
 from common import setup_environment  # noqa: E402 - after sys.path
-from package_modules import PACKAGE_MODULES  # noqa: E402 - after sys.path
 setup_environment()
 
 from fake_vlm_server import FakeVlmServer, ServerState  # noqa: E402 - after sys.path
 from jetson_vlm_interfaces.srv import DescribeScene  # noqa: E402
 import numpy as np  # noqa: E402
+from package_modules import PACKAGE_MODULES  # noqa: E402
 import psutil  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402

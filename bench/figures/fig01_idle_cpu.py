@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-Figure 1 of the bench: idle CPU of vlm_node on a 1080p 30 Hz stream vs a bare rclpy node,
-frames received, and the CPU of one executor wake (see bench/README.md).
+Figure 1 of the bench: idle CPU of vlm_node on a 1080p 30 Hz stream vs a bare rclpy node.
+
+Also the frames each received, and the CPU of one executor wake (see bench/README.md).
 """
 
 import argparse

@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Figure 2 of the bench: a frame message -> the request's data URL, vs a naive full-size PNG
-and vs the floor of one resize and one JPEG encode (see bench/README.md).
+Figure 2 of the bench: a frame message -> the request's data URL, vs naive and vs a floor.
+
+The naive way: a full-size PNG; the floor: one resize and one JPEG encode of a ready array
+(see bench/README.md).
 """
 
 import argparse

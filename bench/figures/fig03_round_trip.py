@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-Figure 3 of the bench: describe_scene latency at the client minus the server's own time,
-vlm_node as a process on a 1080p camera (see bench/README.md).
+Figure 3 of the bench: describe_scene latency at the client minus the server's own time.
+
+vlm_node as a process on a 1080p camera, the bench as its client (see bench/README.md).
 """
 
 import argparse

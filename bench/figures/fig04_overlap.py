@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-Figure 4 of the bench: describe_scene throughput of 4 clients with max_concurrent_requests 4
-vs the ideal, and with 1, which must serialise (see bench/README.md).
+Figure 4 of the bench: describe_scene throughput of 4 clients vs the ideal.
+
+With max_concurrent_requests 4, and with 1, which must serialise (see bench/README.md).
 """
 
 import argparse

@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Figure 5 of the bench: compressed input, a 1080p JPEG (decode, resize, encode) vs a JPEG
-already within 896 (forwarded as is) (see bench/README.md).
+Figure 5 of the bench: compressed input, a 1080p JPEG vs one already within 896.
+
+The 1080p JPEG is decoded, resized and encoded; the small one is forwarded as is (see
+bench/README.md).
 """
 
 import argparse
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def bench_compressed(repeat: int) -> list[Row]:
-    """A 1080p JPEG (decode+resize+encode) vs a JPEG already within 896 (pass-through)."""
+    """Time a 1080p JPEG (decode+resize+encode) vs a JPEG already within 896 (pass-through)."""
     import cv2
     encode = getattr(package_module('image_encoding'), 'encode_compressed_message', None)
     if encode is None:

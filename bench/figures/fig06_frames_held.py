@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-Figure 6 of the bench: how many frames vlm_node holds, from its peak RSS on a 4K and on a
-640x480 stream, vs a bare subscriber (see bench/README.md).
+Figure 6 of the bench: how many frames vlm_node holds, vs a bare subscriber.
+
+From peak RSS on a 4K and on a 640x480 stream (see bench/README.md).
 """
 
 import argparse

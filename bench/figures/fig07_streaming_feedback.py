@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Figure 7 of the bench: a streamed chunk leaving the loopback server -> its action feedback
-at a client, vlm_node as a process (see bench/README.md).
+Figure 7 of the bench: a streamed chunk leaving the server -> its action feedback.
+
+vlm_node as a process, the loopback server and the action client in the bench process (see
+bench/README.md).
 """
 
 import argparse

@@ -13,8 +13,9 @@
 # limitations under the License.
 
 """
-Figure 8 of the bench: the drawing and publishing a caption adds (caption_image), with and
-without a subscriber (see bench/README.md).
+Figure 8 of the bench: what drawing and publishing caption_image adds to a caption.
+
+With a subscriber in another process, and without one (see bench/README.md).
 """
 
 import argparse

@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-Figure 9 of the bench: CPU of vlm_node with /diagnostics on vs off, on a 1080p 30 Hz camera,
-no requests (see bench/README.md).
+Figure 9 of the bench: CPU of vlm_node with /diagnostics on vs off.
+
+On a 1080p 30 Hz camera, no requests; a second node with it off shows the noise (see
+bench/README.md).
 """
 
 import argparse

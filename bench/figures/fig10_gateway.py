@@ -127,9 +127,10 @@ def prepared_url() -> tuple[str, float]:
 
 def camera_path_cpu(pid: int) -> tuple[float, int, int]:
     """
-    CPU seconds of the threads that carry camera frames: the spinning (main) thread and
-    Fast DDS's receive threads ('dds.*'); also how many threads that was, and their minor
-    page faults.
+    Return the CPU seconds of the threads that carry camera frames, their count and faults.
+
+    Those threads: the spinning (main) thread and Fast DDS's receive threads ('dds.*'); also
+    how many threads that was, and their minor page faults.
     """
     ticks = os.sysconf('SC_CLK_TCK')
     total, count, faults = 0.0, 0, 0
@@ -253,8 +254,8 @@ def latest_row(setup: NodeSetup, port: int, url: str, prepare: float, calls: int
     sizes = {(r.image.width, r.image.height) for r in setup.server.requests[-10:]}
     extra = median(via) - median(straight)
     how = ('frames prepared on arrival while clients ask (default gateway_prepare_ahead)'
-           if judged else 'gateway_prepare_ahead 0: each frame prepared when a request '
-                           'needs it')
+           if judged else
+           'gateway_prepare_ahead 0: each frame prepared when a request needs it')
     return Row(
         f'10. gateway ros://latest vs direct with a prepared image, median of {calls}, {how} '
         f'(1920x1080 rgb8 camera at 15 Hz; server saw {sizes}; frame preparation, JPEG and '

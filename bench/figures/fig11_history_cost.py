@@ -13,9 +13,10 @@
 # limitations under the License.
 
 """
-Figures 11 and 12 of the bench, the frame history's cost: two vlm_nodes on one 1080p 30 Hz
-stream, history_size 32 vs 1 (CPU, RSS, page faults), and the first's RSS vs a bare
-subscriber's (see bench/README.md).
+Figures 11 and 12 of the bench, the frame history's cost: history_size 32 vs 1.
+
+Two vlm_nodes on one 1080p 30 Hz stream (CPU, RSS, page faults), and the first's RSS vs a
+bare subscriber's (see bench/README.md).
 """
 
 import argparse
@@ -36,8 +37,9 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 def bench_history(seconds: float) -> list[Row]:
     """
-    Two vlm_nodes on one 1080p 30 Hz stream, history_size 32 vs 1: CPU and RSS; and the
-    first's RSS vs a bare subscriber's on the same stream.
+    Measure two vlm_nodes on one 1080p 30 Hz stream, history_size 32 vs 1: CPU and RSS.
+
+    And the first's RSS vs a bare subscriber's on the same stream.
     """
     import psutil
     topic = f'/bench_history_{os.getpid()}/image'

@@ -13,9 +13,10 @@
 # limitations under the License.
 
 """
-Figures 11 and 12 of the bench, requests about several frames: preparing a 4-frame request
-vs single-frame ones, from raw frames and from the history as vlm_node stores it; encoding
-on a pool; the caption gating check (see bench/README.md).
+Figures 11 and 12 of the bench, requests about several frames: what preparing them costs.
+
+A 4-frame request vs single-frame ones, from raw frames and from the history as vlm_node
+stores it; encoding on a pool; the caption gating check (see bench/README.md).
 """
 
 import argparse
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 def bench_frames(repeat: int) -> list[Row]:
-    """Preparation of a 4-frame 1080p request vs 4 single-frame ones, and the gating check."""
+    """Time preparing a 4-frame 1080p request vs 4 single-frame ones, and the gating check."""
     import numpy as np
 
     history_preparation = package_module('history_preparation')

@@ -89,8 +89,10 @@ class _Bench:
     def seconds_to_service(self, args: list[str], name: str, namespace: str,
                            created: str) -> tuple[float, float, Child]:
         """
-        Start a process; return the seconds until it logs `created` (its service exists)
-        and until this process's client sees its describe_scene (DDS discovery included).
+        Start a process; return the seconds until its service exists and until it is seen.
+
+        Until it logs `created` (its service exists) and until this process's client sees
+        its describe_scene (DDS discovery included).
         """
         from jetson_vlm_interfaces.srv import DescribeScene
         client = self.node.create_client(DescribeScene, f'{namespace}/describe_scene')
