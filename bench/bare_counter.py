@@ -30,7 +30,7 @@ import argparse
 import json
 import signal
 
-from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
+from package_modules import package_module
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -47,7 +47,7 @@ def main() -> None:
                         help="glibc's default malloc settings, not vlm_node's")
     args = parser.parse_args()
     if not args.default_malloc:
-        keep_freed_frames_in_process()
+        package_module('frame_memory').keep_freed_frames_in_process()
     rclpy.init()
     node = Node('bench_bare_counter')
     received = 0

@@ -12,18 +12,29 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Shared helpers of the bench: paths, the DDS environment, processes and statistics."""
+"""
+Shared helpers of the bench: environment, processes, rows, frames, timing, statistics.
 
+Paths and the DDS environment, helper processes (Child), the result table's Row, synthetic
+camera frames, timing and statistics.
+"""
+
+from dataclasses import dataclass
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TYPE_CHECKING
 
+from package_modules import package_module
 import psutil
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
@@ -46,8 +57,8 @@ def setup_environment() -> None:
     for path in reversed(paths):
         if path not in sys.path:
             sys.path.insert(0, path)
-    from jetson_vlm_ros.fastdds_profile import profile_environment
-    for key, value in {**DDS_ENV, **profile_environment(FASTDDS_PROFILE)}.items():
+    profile = package_module('fastdds_profile').profile_environment(FASTDDS_PROFILE)
+    for key, value in {**DDS_ENV, **profile}.items():
         os.environ.setdefault(key, value)
     # Ignored while the profile turns the builtin transports off; dropped to avoid doubt.
     os.environ.pop('FASTDDS_BUILTIN_TRANSPORTS', None)
@@ -138,6 +149,86 @@ def node_args(topic: str, base_url: str, *params: str) -> list[str]:
         extra += ['-p', param]
     return [os.path.join(BENCH_DIR, 'node_probe.py'), '--ros-args',
             '-r', f'image:={topic}', '-p', f'base_url:={base_url}', *extra]
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that is free now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def fake_server_class() -> type:
+    """Return the test suite's FakeVlmServer (jetson_vlm_ros/test/fake_vlm_server.py)."""
+    from fake_vlm_server import FakeVlmServer
+    return FakeVlmServer
+
+
+# --- the result table's rows ---------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    figure: str
+    measured: str
+    baseline: str
+    ratio: str
+    target: str
+    verdict: str  # 'pass', 'FAIL' or 'info'
+
+
+def verdict(ok: bool) -> str:
+    """Return the table's pass/fail word."""
+    return 'pass' if ok else 'FAIL'
+
+
+# --- synthetic frames ----------------------------------------------------------------------
+
+def scene(width: int, height: int) -> 'np.ndarray':
+    """Return a camera-like RGB frame: the demo scene plus sensor noise (not flat, not random)."""
+    import numpy as np
+    draw_scene = package_module('demo_camera').draw_scene
+    rgb = draw_scene(width, height, 3.0).astype(np.int16)
+    noise = np.random.default_rng(1).normal(0, 4, rgb.shape).astype(np.int16)
+    return np.clip(rgb + noise, 0, 255).astype(np.uint8)
+
+
+def image_message(rgb: 'np.ndarray', encoding: str) -> object:
+    """Return a sensor_msgs/msg/Image built as rclpy builds received ones (data: array.array)."""
+    import numpy as np
+    from sensor_msgs.msg import Image
+    pixels = {'rgb8': rgb, 'bgr8': rgb[:, :, ::-1], 'mono8': rgb[:, :, 0]}[encoding]
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    return Image(height=height, width=width, encoding=encoding, is_bigendian=0,
+                 step=pixels.strides[0], data=pixels.tobytes())
+
+
+# --- timing and statistics -----------------------------------------------------------------
+
+def timed(call: Callable[[], object], repeat: int) -> float:
+    """Median seconds of call over repeat runs (after one warm-up run)."""
+    call()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def timed_alternately(calls: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median seconds of each call, the calls taking turns, so load changes hit all alike."""
+    for call in calls:
+        call()
+    times: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeat):
+        for index, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            times[index].append(time.perf_counter() - start)
+    return [median(values) for values in times]
 
 
 def percentile(values: list[float], fraction: float) -> float:

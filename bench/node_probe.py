@@ -23,12 +23,14 @@ node's.
 
 import json
 
-from jetson_vlm_ros import vlm_node
+from package_modules import package_module
+
+vlm_node = package_module('vlm_node')
 
 _original_destroy = vlm_node.VlmNode.destroy_node
 
 
-def _destroy_and_report(self: vlm_node.VlmNode) -> None:
+def _destroy_and_report(self: 'vlm_node.VlmNode') -> None:
     print(json.dumps({'received': getattr(self, '_frames_received', -1)}), flush=True)
     _original_destroy(self)
 

@@ -43,6 +43,7 @@ setup_environment()
 from fake_vlm_server import FakeVlmServer, ServerState  # noqa: E402 - after sys.path
 from jetson_vlm_interfaces.srv import DescribeScene  # noqa: E402
 import numpy as np  # noqa: E402
+from package_modules import PACKAGE_MODULES  # noqa: E402
 import psutil  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -70,7 +71,7 @@ class Soak:
         namespace = f'/soak{os.getpid()}'
         self.log = tempfile.TemporaryFile('w+')
         self.node_process = subprocess.Popen(
-            [sys.executable, '-m', 'jetson_vlm_ros.vlm_node', '--ros-args',
+            [sys.executable, '-m', PACKAGE_MODULES['vlm_node'], '--ros-args',
              '-r', f'__ns:={namespace}', '-p', f'base_url:={self.server.base_url}',
              '-p', 'caption_period:=1.0', '-p', 'request_timeout:=5.0',
              # The publisher pauses between phases; a stale-frame answer is not a soak fault.

@@ -20,23 +20,25 @@ service (minimal_service.py, the floor), alternating, median of `runs`; process 
 first caption; RSS with the gateway off vs on, and before vs after the first request.
 """
 
+import argparse
 import os
 import threading
 import time
 from typing import Any, Callable
 
-from common import BENCH_DIR, Child, median
+from common import BENCH_DIR, Child, fake_server_class, free_port, median, Row, verdict
+from package_modules import PACKAGE_MODULES
+
+NAME = 'startup'
 
 # A frame for the requests and captions here: small, so that the RSS rows measure the node
 # and not received frames (figure 11 measures those).
 FRAME_SIZE = (640, 480)
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
+def run(args: argparse.Namespace) -> list[Row]:
+    """Return the figure's rows."""
+    return bench_startup(10)
 
 
 class _Bench:
@@ -87,8 +89,10 @@ class _Bench:
     def seconds_to_service(self, args: list[str], name: str, namespace: str,
                            created: str) -> tuple[float, float, Child]:
         """
-        Start a process; return the seconds until it logs `created` (its service exists)
-        and until this process's client sees its describe_scene (DDS discovery included).
+        Start a process; return the seconds until its service exists and until it is seen.
+
+        Until it logs `created` (its service exists) and until this process's client sees
+        its describe_scene (DDS discovery included).
         """
         from jetson_vlm_interfaces.srv import DescribeScene
         client = self.node.create_client(DescribeScene, f'{namespace}/describe_scene')
@@ -135,18 +139,17 @@ def _node_args(namespace: str, base_url: str, *params: str) -> list[str]:
     extra: list[str] = []
     for param in params:
         extra += ['-p', param]
-    return ['-m', 'jetson_vlm_ros.vlm_node', '--ros-args', '-r', f'__ns:={namespace}',
+    return ['-m', PACKAGE_MODULES['vlm_node'], '--ros-args', '-r', f'__ns:={namespace}',
             '-p', f'base_url:={base_url}', *extra]
 
 
-def bench_startup(row: Callable[..., Any], verdict: Callable[[bool], str],
-                  server_class: type, runs: int) -> list[Any]:
+def bench_startup(runs: int) -> list[Row]:
     """Return figure 13's rows."""
     from std_msgs.msg import String
     bench = _Bench()
     base = f'/startup{os.getpid()}'
     try:
-        with server_class() as server:
+        with fake_server_class()() as server:
             node_times: list[float] = []
             floor_times: list[float] = []
             node_seen: list[float] = []
@@ -195,7 +198,7 @@ def bench_startup(row: Callable[..., Any], verdict: Callable[[bool], str],
             rss: dict[str, float] = {}
             for gateway in (False, True):
                 namespace = f'{base}_rss{int(gateway)}'
-                params = [f'gateway_port:={_free_port()}'] if gateway else []
+                params = [f'gateway_port:={free_port()}'] if gateway else []
                 *_, child = bench.seconds_to_service(
                     _node_args(namespace, server.base_url, 'caption_period:=0.0', *params),
                     'vlm_node', namespace, 'describing')
@@ -217,29 +220,29 @@ def bench_startup(row: Callable[..., Any], verdict: Callable[[bool], str],
     node_s, floor_s = median(node_times), median(floor_times)
     mib = 2 ** 20
     return [
-        row(f'13. start-up: process start -> describe_scene created (the node logs it), '
+        Row(f'13. start-up: process start -> describe_scene created (the node logs it), '
             f'median of {runs} (vlm_node, defaults; runs {min(node_times):.2f}-'
             f'{max(node_times):.2f} s) vs a minimal rclpy node creating one service '
             f'(minimal_service.py; {min(floor_times):.2f}-{max(floor_times):.2f} s), '
             f'alternating', f'{node_s:.2f} s', f'{floor_s:.2f} s', f'{node_s / floor_s:.2f}',
             '<= 2x and <= 1.0 s', verdict(node_s <= 2 * floor_s and node_s <= 1.0)),
-        row(f'13. same, until a client in the bench process sees the service (Fast DDS '
+        Row(f'13. same, until a client in the bench process sees the service (Fast DDS '
             f'discovery included: vlm_node {min(node_seen):.2f}-{max(node_seen):.2f} s, '
             f'minimal {min(floor_seen):.2f}-{max(floor_seen):.2f} s)',
             f'{median(node_seen):.2f} s', f'{median(floor_seen):.2f} s',
             f'{median(node_seen) / median(floor_seen):.2f}', '-', 'info'),
-        row('13. process start -> first caption, caption_period 1.0 s (due 1 s after the '
+        Row('13. process start -> first caption, caption_period 1.0 s (due 1 s after the '
             'node is up), server answering at once, a 640x480 camera, median of 3',
             f'{median(caption_times):.2f} s' if caption_times else 'none',
             f'{node_s:.2f} s (service available)', '-', '-', 'info'),
-        row('13. RSS once up (server checked, warm-up done, no request yet): gateway on vs off',
+        Row('13. RSS once up (server checked, warm-up done, no request yet): gateway on vs off',
             f"{rss['up True'] / mib:.0f} MiB", f"{rss['up False'] / mib:.0f} MiB",
             f"+{(rss['up True'] - rss['up False']) / mib:.0f} MiB", '-', 'info'),
-        row('13. RSS after the first describe_scene request (640x480 camera) vs before it, '
+        Row('13. RSS after the first describe_scene request (640x480 camera) vs before it, '
             'gateway off', f"{rss['asked False'] / mib:.0f} MiB",
             f"{rss['up False'] / mib:.0f} MiB",
             f"+{(rss['asked False'] - rss['up False']) / mib:.0f} MiB", '-', 'info'),
-        row('13. same, gateway on', f"{rss['asked True'] / mib:.0f} MiB",
+        Row('13. same, gateway on', f"{rss['asked True'] / mib:.0f} MiB",
             f"{rss['up True'] / mib:.0f} MiB",
             f"+{(rss['asked True'] - rss['up True']) / mib:.0f} MiB", '-', 'info'),
     ]

@@ -21,17 +21,20 @@ the gateway are compared with the same requests sent straight to the server with
 prepared beforehand, alternating, on kept-alive connections.
 """
 
+import argparse
 import http.client
 import json
 import os
 import signal
-import socket
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
-import common
-from common import Child, median
+from common import BENCH_DIR, Child, free_port, median, Row, verdict
+from node_setup import NodeSetup
+from package_modules import package_module
+
+NAME = 'gateway'
 
 WIDTH, HEIGHT, RATE = 1920, 1080, 15.0
 # vlm_node's frame history (history_seconds 10 by default) takes new memory for the frames
@@ -45,11 +48,9 @@ STEADY_AFTER_S = 12.0
 LOAD_WARMUP_S = 10.0
 
 
-def free_port() -> int:
-    """Return a loopback TCP port that is free now."""
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
+def run(args: argparse.Namespace) -> list[Row]:
+    """Return the figure's rows."""
+    return bench_gateway(args.calls // 2, args.idle_seconds)
 
 
 def body(url: str, stream: bool = False) -> bytes:
@@ -114,7 +115,7 @@ def camera_state(port: int) -> dict[str, Any]:
 def prepared_url() -> tuple[str, float]:
     """Return the camera's frame as the node prepares it, and the median preparation time."""
     from camera_publisher import make_message
-    from jetson_vlm_ros.image_encoding import encode_image_message
+    encode_image_message = package_module('image_encoding').encode_image_message
     msg = make_message(WIDTH, HEIGHT, 'rgb8')  # the camera's own frame
     times = []
     for _ in range(30):
@@ -126,9 +127,10 @@ def prepared_url() -> tuple[str, float]:
 
 def camera_path_cpu(pid: int) -> tuple[float, int, int]:
     """
-    CPU seconds of the threads that carry camera frames: the spinning (main) thread and
-    Fast DDS's receive threads ('dds.*'); also how many threads that was, and their minor
-    page faults.
+    Return the CPU seconds of the threads that carry camera frames, their count and faults.
+
+    Those threads: the spinning (main) thread and Fast DDS's receive threads ('dds.*'); also
+    how many threads that was, and their minor page faults.
     """
     ticks = os.sysconf('SC_CLK_TCK')
     total, count, faults = 0.0, 0, 0
@@ -168,32 +170,31 @@ def alternate(first: Callable[[], float], second: Callable[[], float],
     return a, b
 
 
-def bench_gateway(row: Any, verdict: Callable[[bool], str], calls: int,
-                  load_seconds: float) -> list[Any]:
+def bench_gateway(calls: int, load_seconds: float) -> list[Row]:
     """Gateway overhead, streaming time to first chunk, camera path under 8 streaming clients."""
     url, prepare = prepared_url()
     rows = []
     with GatewayNode('gateway_prepare_ahead:=0.0') as (setup, port):
-        rows.append(latest_row(setup, port, url, prepare, calls, row, None))
+        rows.append(latest_row(setup, port, url, prepare, calls, judged=False))
     with GatewayNode() as (setup, port):
-        rows.insert(0, latest_row(setup, port, url, prepare, calls, row, verdict))
+        rows.insert(0, latest_row(setup, port, url, prepare, calls, judged=True))
         gateway_stream = Connection(port, '/v1/chat/completions')
         direct_stream = Connection(setup.server.port, '/v1/chat/completions')
         via, straight = alternate(lambda: gateway_stream.first_chunk(body(url, True)),
                                   lambda: direct_stream.first_chunk(body(url, True)), calls)
         extra = median(via) - median(straight)
-        rows.append(row(
+        rows.append(Row(
             f'10. streaming time to first chunk, gateway vs direct, same data: image, median '
             f'of {calls}', f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms',
             f'+{extra * 1e3:.1f} ms', '<= 5 ms', verdict(extra <= 0.005)))
         via = [gateway_stream.first_chunk(body('ros://latest', True)) for _ in range(calls)]
-        rows.append(row(
+        rows.append(Row(
             f'10. streaming time to first chunk, gateway with ros://latest, median of {calls}',
             f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms (direct)',
             f'+{(median(via) - median(straight)) * 1e3:.1f} ms', '-', 'info'))
         gateway_stream.close()
         direct_stream.close()
-        rows += camera_under_load(setup, port, 2 * load_seconds, row, verdict)
+        rows += camera_under_load(setup, port, 2 * load_seconds)
     return rows
 
 
@@ -203,8 +204,7 @@ class GatewayNode:
     def __init__(self, *params: str) -> None:
         self.params = params
 
-    def __enter__(self) -> tuple[Any, int]:
-        from run_bench import NodeSetup
+    def __enter__(self) -> tuple[NodeSetup, int]:
         port = free_port()
         self.setup = NodeSetup(0.0, 0, WIDTH, HEIGHT, RATE, f'gateway_port:={port}',
                                'max_concurrent_requests:=8', *self.params)
@@ -231,12 +231,12 @@ class GatewayNode:
         self.setup.close()
 
 
-def latest_row(setup: Any, port: int, url: str, prepare: float, calls: int, row: Any,
-               verdict: Optional[Callable[[bool], str]]) -> Any:
+def latest_row(setup: NodeSetup, port: int, url: str, prepare: float, calls: int,
+               judged: bool) -> Row:
     """
     `ros://latest` through the gateway vs the prepared image straight to the server.
 
-    With verdict None the row is for information: the node prepares frames on request only.
+    With judged False the row is for information: the node prepares frames on request only.
     """
     direct = Connection(setup.server.port, '/v1/chat/completions')
     gateway = Connection(port, '/v1/chat/completions')
@@ -254,9 +254,9 @@ def latest_row(setup: Any, port: int, url: str, prepare: float, calls: int, row:
     sizes = {(r.image.width, r.image.height) for r in setup.server.requests[-10:]}
     extra = median(via) - median(straight)
     how = ('frames prepared on arrival while clients ask (default gateway_prepare_ahead)'
-           if verdict else 'gateway_prepare_ahead 0: each frame prepared when a request '
-                           'needs it')
-    return row(
+           if judged else
+           'gateway_prepare_ahead 0: each frame prepared when a request needs it')
+    return Row(
         f'10. gateway ros://latest vs direct with a prepared image, median of {calls}, {how} '
         f'(1920x1080 rgb8 camera at 15 Hz; server saw {sizes}; frame preparation, JPEG and '
         f'data URL: {in_node * 1e3:.2f} ms in the node, {prepare * 1e3:.2f} ms in the bench '
@@ -264,14 +264,13 @@ def latest_row(setup: Any, port: int, url: str, prepare: float, calls: int, row:
         f'{calls + 3} requests found their frame prepared)',
         f'{median(via) * 1e3:.1f} ms', f'{median(straight) * 1e3:.1f} ms',
         f'+{extra * 1e3:.1f} ms',
-        f'<= 5 ms + preparation in the node ({5 + in_node * 1e3:.1f} ms)' if verdict else '-',
-        verdict(extra <= 0.005 + in_node) if verdict else 'info')
+        f'<= 5 ms + preparation in the node ({5 + in_node * 1e3:.1f} ms)' if judged else '-',
+        verdict(extra <= 0.005 + in_node) if judged else 'info')
 
 
-def camera_under_load(setup: Any, port: int, seconds: float, row: Any,
-                      verdict: Callable[[bool], str]) -> list[Any]:
+def camera_under_load(setup: NodeSetup, port: int, seconds: float) -> list[Row]:
     """Camera-path CPU of vlm_node vs a bare subscriber while 8 gateway clients stream."""
-    bare = Child([os.path.join(common.BENCH_DIR, 'bare_counter.py'), '--topic', setup.topic],
+    bare = Child([os.path.join(BENCH_DIR, 'bare_counter.py'), '--topic', setup.topic],
                  'bare counter')
     stop = threading.Event()
     answers = [0] * 8
@@ -318,7 +317,7 @@ def camera_under_load(setup: Any, port: int, seconds: float, row: Any,
     per_bare = bare_cpu / max(1, bare_frames)
     ratio = per_node / per_bare if per_bare > 0 else float('inf')
     return [
-        row(f'10. camera path CPU (spinning thread + {node_threads - 1} dds.* threads) while 8 '
+        Row(f'10. camera path CPU (spinning thread + {node_threads - 1} dds.* threads) while 8 '
             f'gateway clients stream ({sum(answers)} answers, {len(failures)} errors), '
             f'1920x1080 rgb8 @15 Hz, {seconds:g} s, vs bare subscriber ({bare_threads} '
             f'threads), per received frame ({node_frames} and {bare_frames} received; from '
@@ -328,7 +327,7 @@ def camera_under_load(setup: Any, port: int, seconds: float, row: Any,
             f'{per_bare * 1e3:.2f} ms CPU ({bare_cpu:.2f} s, {bare_faults} page faults)',
             f'{ratio:.2f}',
             '<= 1.15', verdict(ratio <= 1.15 and not failures)),
-        row('10. whole vlm_node process meanwhile (gateway, JPEG encoding, HTTP; for scale)',
+        Row('10. whole vlm_node process meanwhile (gateway, JPEG encoding, HTTP; for scale)',
             f'{node_total:.2f} s CPU', f'{seconds:g} s wall',
             f'{node_total / seconds:.2f} cores', '-', 'info'),
     ]
