@@ -75,17 +75,25 @@ def _cell(text: str) -> str:
     return text.replace('|', '\\|').replace('\n', ' ')
 
 
+def _valid_text(spec: Any) -> str:
+    # Ranges as ros2 param describe shows them ([0, 3600], not [0.0, 3600.0]).
+    if spec.min_value is not None and not isinstance(spec.default, bool):
+        text = f'[{spec.min_value:g}, {spec.max_value:g}]'
+    else:
+        text = spec.valid_values()
+    return text + (', read-only' if spec.read_only else '')
+
+
 def render_table(parameters: Optional[tuple[Any, ...]] = None) -> str:
     """Return the Markdown table of every parameter, one row each, in declaration order."""
     rows = [
-        '| name | type | default | valid values | change | meaning |',
-        '|---|---|---|---|---|---|',
+        '| name | type | default | valid | meaning |',
+        '|---|---|---|---|---|',
     ]
     for spec in load_parameters() if parameters is None else parameters:
-        change = 'restart' if spec.read_only else 'at run time'
         rows.append('| ' + ' | '.join((
             f'`{spec.name}`', _type_name(spec.default), _default_text(spec.default),
-            _cell(spec.valid_values()), change, _cell(spec.description))) + ' |')
+            _cell(_valid_text(spec)), _cell(spec.description))) + ' |')
     return '\n'.join(rows)
 
 
