@@ -26,6 +26,7 @@ answered with an error, 2 no action server, 3 timed out, 130 interrupted.
 
 import argparse
 import os
+import signal
 import sys
 import time
 from typing import Any, Optional
@@ -178,6 +179,8 @@ def main(args: Optional[list[str]] = None) -> None:
     # rclpy's own SIGINT handler would shut the context down before the cancel is sent:
     # keep Python's, which raises KeyboardInterrupt, and cancel the goal then.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    # Also where SIGINT came ignored (a background job of a script): `kill -INT` cancels.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     node = Node(f'describe_{os.getpid()}')
     executor = SingleThreadedExecutor()
     executor.add_node(node)

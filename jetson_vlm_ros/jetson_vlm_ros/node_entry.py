@@ -30,7 +30,10 @@ from jetson_vlm_ros.openai_version import installed_openai_version, openai_probl
 
 def main(args: Optional[list[str]] = None) -> None:
     """Load vlm_node and run it; a signal while loading ends the process with status 0."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C does
+    # Both as Ctrl-C does, also where SIGINT came ignored (a background job of a script):
+    # vlm_node.main() handles both itself from then on, as rclpy does for any node.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         problem = openai_problem(installed_openai_version())
         if problem:

@@ -49,10 +49,12 @@ class StopSignals:
 
     def install(self) -> None:
         """Handle SIGINT and SIGTERM from now on (call from the main thread)."""
-        for signum in STOP_SIGNALS:
-            signal.signal(signum, self._on_signal)
+        # The wakeup fd and its watcher first: a signal that lands as the handlers change
+        # is then seen by the watcher, never lost between the two.
         signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         self._watcher.start()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
 
     def set_wake(self, wake: Optional[Callable[[], None]]) -> None:
         """

@@ -268,7 +268,9 @@ def test_terminal_ctrl_c_reaches_the_node_as_sigint_of_its_group():
     # The test's terminal is real: Ctrl-C typed into it stops a plain process in it.
     terminal = Terminal()
     process = subprocess.Popen(
-        ['python3', '-c', 'import os, time; os.close(os.open(os.ttyname(0), os.O_RDWR)); '
+        # SIGINT as a shell's foreground job has it (it may come ignored from the test run).
+        ['python3', '-c', 'import os, signal, time; os.close(os.open(os.ttyname(0), os.O_RDWR)); '
+                          'signal.signal(signal.SIGINT, signal.default_int_handler); '
                           'print("ready", flush=True); time.sleep(60)'],
         stdin=terminal.slave, stdout=terminal.slave, stderr=terminal.slave,
         start_new_session=True)
