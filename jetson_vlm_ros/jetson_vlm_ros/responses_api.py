@@ -209,7 +209,7 @@ def _tools(given: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             # Built-in tools (web_search, file_search, computer_use, code_interpreter, mcp,
             # image_generation, ...) run at OpenAI's side: nothing here could run them.
             raise RequestError(
-                f"{where} of type {json.dumps(kind)[:60]} is not supported: built-in tools "
+                f'{where} of type {json.dumps(kind)[:60]} is not supported: built-in tools '
                 f"are not available at this gateway; only function tools (type 'function', "
                 f'run by the client) are', 'tools')
         for key, value in tool.items():
