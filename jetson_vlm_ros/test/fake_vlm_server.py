@@ -173,7 +173,8 @@ def planned_tool_calls(body: dict[str, Any], state: 'ServerState') -> Optional[l
     tools = body.get('tools')
     messages = body.get('messages') or []
     if not state.tool_calls or not tools or not messages or \
-            messages[-1].get('role') != 'user' or body.get('tool_choice') == 'none':
+            not isinstance(messages[-1], dict) or messages[-1].get('role') != 'user' or \
+            body.get('tool_choice') == 'none':
         return None
     choice = body.get('tool_choice')
     if isinstance(choice, dict):
@@ -337,8 +338,9 @@ class FakeVlmServer:
                     server._stopping.wait(3600)
                     return
                 calls = planned_tool_calls(body, state) if behaviour == 'ok' else None
-                after_tools = behaviour == 'ok' and bool(body.get('messages')) and \
-                    body['messages'][-1].get('role') == 'tool'
+                messages = body.get('messages') or [{}]
+                after_tools = behaviour == 'ok' and isinstance(messages[-1], dict) and \
+                    messages[-1].get('role') == 'tool'
                 answer = tool_answer(body['messages']) if after_tools \
                     else describe_seen(image, prompt)
                 if body.get('stream') and calls is not None:

@@ -153,6 +153,34 @@ def test_a_call_after_the_models_text_joins_its_message():
          'function': {'name': 'get_weather', 'arguments': '{"city": "Oslo"}'}}]}
 
 
+def test_an_n8n_agents_second_turn():
+    # What n8n 2.8.4's AI Agent (OpenAI Chat Model, Responses API on) sent with a Calculator
+    # tool, recorded at the gateway: its own "Calling ..." text before the call.
+    arguments = '{"input":"6*7","id":"call_0_Calculator"}'
+    translation = chat_request({
+        'input': [
+            {'type': 'message', 'role': 'user', 'content': 'What is 6 times 7?'},
+            {'type': 'message', 'role': 'assistant',
+             'content': f'Calling Calculator with input: {arguments}'},
+            {'type': 'function_call', 'name': 'Calculator', 'arguments': arguments,
+             'call_id': 'call_0_Calculator'},
+            {'type': 'function_call_output', 'call_id': 'call_0_Calculator',
+             'output': '[{"response":"42"}]'}],
+        'model': 'gemma3:4b', 'stream': False, 'text': {},
+        'tools': [{'type': 'function', 'name': 'Calculator', 'parameters': {
+            'type': 'object', 'properties': {'input': {'type': 'string'}},
+            'additionalProperties': False,
+            '$schema': 'http://json-schema.org/draft-07/schema#'},
+            'description': 'Useful for getting the result of a math expression.',
+            'strict': False}]})
+    assert translation.chat['messages'][1:] == [
+        {'role': 'assistant', 'content': f'Calling Calculator with input: {arguments}',
+         'tool_calls': [{'id': 'call_0_Calculator', 'type': 'function',
+                         'function': {'name': 'Calculator', 'arguments': arguments}}]},
+        {'role': 'tool', 'tool_call_id': 'call_0_Calculator', 'content': '[{"response":"42"}]'}]
+    assert translation.chat['tools'][0]['function']['strict'] is False
+
+
 @pytest.mark.parametrize('items, param, says', [
     ([output_item('call_7', 'x')], 'input[0].call_id',
      'no function_call item with call_id "call_7" comes before it'),
