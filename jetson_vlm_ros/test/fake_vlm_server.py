@@ -24,6 +24,13 @@ A request with `"stream": true` is answered as Ollama does: server-sent events
 (`data: {chat.completion.chunk}` lines, then `data: [DONE]`), one word per chunk,
 `chunk_delay` seconds apart. Between chunks the server watches the socket, so it notices
 at once when a client closes the stream, and records when (`streams`).
+
+A request with `tools` (behaviour 'ok', `tool_calls` on) is answered as a model that uses
+them: when the conversation ends with the user's message, it calls the first tool (the one
+`tool_choice` names, every tool when `call_every_tool` is set; none for 'none') with the
+JSON object written in the prompt as its arguments, or the prompt as its first parameter;
+when it ends with tool results, it answers in text quoting them (`tool_answer`). Streamed,
+the call comes in OpenAI's chunk format: id and name first, the arguments in pieces.
 """
 
 import base64
@@ -88,6 +95,10 @@ class ServerState:
     # stops: a test holds requests at the server and releases them when it has seen what
     # it waits for, instead of guessing a delay long enough.
     hold: Optional[threading.Event] = None
+    # Answer requests that carry tools with tool calls (see the module's docstring).
+    tool_calls: bool = True
+    # Call every tool given at once (parallel tool calls), not only the first.
+    call_every_tool: bool = False
 
 
 @dataclass
@@ -114,6 +125,67 @@ def decode_data_url(url: str) -> SeenImage:
     rgb = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB if channels == 1 else cv2.COLOR_BGR2RGB)
     mean = tuple(int(round(v)) for v in rgb.reshape(-1, 3).mean(axis=0))
     return SeenImage(pixels.shape[1], pixels.shape[0], channels, mean)
+
+
+def last_user_text(messages: list[Any]) -> str:
+    """Return the text of the last user message, whether a string or parts."""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get('role') == 'user':
+            content = message.get('content')
+            if isinstance(content, str):
+                return content
+            return ' '.join(part.get('text', '') for part in content or []
+                            if isinstance(part, dict) and part.get('type') == 'text')
+    return ''
+
+
+def tool_arguments(tool: dict[str, Any], prompt: str) -> str:
+    """Return the arguments a call of tool gets: the prompt's JSON object, or the prompt."""
+    start, end = prompt.find('{'), prompt.rfind('}')
+    if 0 <= start < end:
+        try:
+            given = json.loads(prompt[start:end + 1])
+        except ValueError:
+            given = None
+        if isinstance(given, dict):
+            return json.dumps(given)
+    properties = (tool['function'].get('parameters') or {}).get('properties') or {}
+    return json.dumps({next(iter(properties)): prompt} if properties else {})
+
+
+def tool_answer(messages: list[Any]) -> str:
+    """Return the text answer to the tool results that end the conversation."""
+    names = {}
+    for message in messages:
+        for call in message.get('tool_calls') or []:
+            names[call.get('id')] = call.get('function', {}).get('name')
+    results = []
+    for message in reversed(messages):
+        if message.get('role') != 'tool':
+            break
+        results.insert(0, f"{names.get(message.get('tool_call_id'))} returned "
+                          f"{message.get('content')}")
+    return 'The tool said: ' + '; '.join(results)
+
+
+def planned_tool_calls(body: dict[str, Any], state: 'ServerState') -> Optional[list[Any]]:
+    """Return the tool calls to answer with (None: answer in text), as chat message's."""
+    tools = body.get('tools')
+    messages = body.get('messages') or []
+    if not state.tool_calls or not tools or not messages or \
+            not isinstance(messages[-1], dict) or messages[-1].get('role') != 'user' or \
+            body.get('tool_choice') == 'none':
+        return None
+    choice = body.get('tool_choice')
+    if isinstance(choice, dict):
+        chosen = [t for t in tools if t['function']['name'] == choice['function']['name']]
+    else:
+        chosen = tools if state.call_every_tool else tools[:1]
+    prompt = last_user_text(messages)
+    return [{'id': f'call_{number}_{tool["function"]["name"]}', 'type': 'function',
+             'function': {'name': tool['function']['name'],
+                          'arguments': tool_arguments(tool, prompt)}}
+            for number, tool in enumerate(chosen)]
 
 
 def describe_seen(image: Optional[SeenImage], prompt: str) -> str:
@@ -265,9 +337,18 @@ class FakeVlmServer:
                 if behaviour == 'hang':
                     server._stopping.wait(3600)
                     return
+                calls = planned_tool_calls(body, state) if behaviour == 'ok' else None
+                messages = body.get('messages') or [{}]
+                after_tools = behaviour == 'ok' and isinstance(messages[-1], dict) and \
+                    messages[-1].get('role') == 'tool'
+                answer = tool_answer(body['messages']) if after_tools \
+                    else describe_seen(image, prompt)
+                if body.get('stream') and calls is not None:
+                    self._stream_calls(body, calls)
+                    return
                 if body.get('stream') and behaviour in (
                         'ok', 'empty_content', 'no_choices', 'cut_mid_reply'):
-                    self._stream(body, state, describe_seen(image, prompt))
+                    self._stream(body, state, answer)
                     return
                 if behaviour == 'status':
                     self._send_raw(state.status, state.status_body.encode(), 'application/json')
@@ -302,12 +383,14 @@ class FakeVlmServer:
                     self.wfile.flush()
                     self.close_connection = True
                 else:
-                    text = describe_seen(image, prompt) if state.answer_text is None \
-                        else state.answer_text
+                    text = answer if state.answer_text is None else state.answer_text
                     text = '' if behaviour == 'empty_content' else text
+                    message: dict[str, Any] = {'role': 'assistant', 'content': text}
+                    if calls is not None:
+                        message = {'role': 'assistant', 'content': None, 'tool_calls': calls}
                     choices = [] if behaviour == 'no_choices' else [{
-                        'index': 0, 'finish_reason': 'stop',
-                        'message': {'role': 'assistant', 'content': text}}]
+                        'index': 0, 'finish_reason': 'stop' if calls is None else 'tool_calls',
+                        'message': message}]
                     self._send(200, {
                         'id': 'chatcmpl-test', 'object': 'chat.completion',
                         'created': int(time.time()), 'model': body.get('model', ''),
@@ -358,6 +441,33 @@ class FakeVlmServer:
                     record.how = 'write failed'
                 finally:
                     record.ended = time.monotonic()
+
+            def _stream_calls(self, body: dict[str, Any], calls: list[Any]) -> None:
+                """Stream tool calls as OpenAI does: id and name, then arguments in pieces."""
+                self.send_response(200)
+                self.send_header('Content-Type', 'text/event-stream')
+                self.send_header('Transfer-Encoding', 'chunked')
+                self.end_headers()
+                try:
+                    for index, call in enumerate(calls):
+                        self._write_event(self._chunk(body, [{
+                            'index': 0, 'finish_reason': None, 'delta': {
+                                'role': 'assistant', 'content': None, 'tool_calls': [{
+                                    'index': index, 'id': call['id'], 'type': 'function',
+                                    'function': {'name': call['function']['name'],
+                                                 'arguments': ''}}]}}]))
+                        arguments = call['function']['arguments']
+                        for at in range(0, len(arguments), 5):
+                            self._write_event(self._chunk(body, [{
+                                'index': 0, 'finish_reason': None, 'delta': {'tool_calls': [{
+                                    'index': index,
+                                    'function': {'arguments': arguments[at:at + 5]}}]}}]))
+                    self._write_event(self._chunk(body, [{'index': 0, 'delta': {},
+                                                          'finish_reason': 'tool_calls'}]))
+                    self._write_chunk(b'data: [DONE]\n\n')
+                    self._write_chunk(b'')
+                except OSError:
+                    self.close_connection = True
 
             def _chunk(self, body: dict[str, Any], choices: list[Any]) -> dict[str, Any]:
                 return {'id': 'chatcmpl-test', 'object': 'chat.completion.chunk',
