@@ -32,8 +32,8 @@ from conftest import (
     free_port, HAVE_ROS, make_image, mean_rgb, module_harness, publishing, requires_ros, solid,
     wait_for)
 from fake_vlm_server import FakeVlmServer, ServerState
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_pixels
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_pixels
 import pytest
 
 if HAVE_ROS:

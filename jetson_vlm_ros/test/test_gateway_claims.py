@@ -28,8 +28,8 @@ import time
 from typing import Any, Optional
 
 from conftest import free_port, HAVE_ROS, make_image, requires_ros, solid, wait_for
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_pixels
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_pixels
 import pytest
 
 if HAVE_ROS:

@@ -24,11 +24,11 @@ import threading
 from typing import Any
 
 from conftest import FakeImage, HAVE_ROS, make_image, requires_ros, wait_for
-from jetson_vlm_ros.frame_history import FrameHistory
-from jetson_vlm_ros.history_preparation import HistoryPreparer, PreparedMessage
-from jetson_vlm_ros.image_encoding import encode_any_message
-from jetson_vlm_ros.scene_describer import Frame, SceneDescriber
-from jetson_vlm_ros.settings import settings_from
+from jetson_vlm_ros.core.settings import settings_from
+from jetson_vlm_ros.frames.frame_history import FrameHistory
+from jetson_vlm_ros.frames.history_preparation import HistoryPreparer, PreparedMessage
+from jetson_vlm_ros.frames.image_encoding import encode_any_message
+from jetson_vlm_ros.model.scene_describer import Frame, SceneDescriber
 import numpy as np
 
 if HAVE_ROS:

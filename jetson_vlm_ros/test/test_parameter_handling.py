@@ -29,7 +29,7 @@ from fake_vlm_server import FakeVlmServer
 
 if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
-    from jetson_vlm_ros.settings import PARAMETERS
+    from jetson_vlm_ros.core.settings import PARAMETERS
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
     from rcl_interfaces.srv import DescribeParameters, SetParameters, SetParametersAtomically
 

@@ -260,7 +260,7 @@ def test_integer_for_a_double_parameter_is_stored_as_a_double(make_harness, serv
 
 def test_bad_parameter_at_start_names_it(make_harness):
     from rclpy.exceptions import ParameterException
-    from jetson_vlm_ros.settings import SettingsError
+    from jetson_vlm_ros.core.settings import SettingsError
     with pytest.raises((ParameterException, SettingsError), match='max_tokens'):
         make_harness(max_tokens=0)
     with pytest.raises(SettingsError, match="parameter 'base_url'"):
@@ -269,7 +269,7 @@ def test_bad_parameter_at_start_names_it(make_harness):
 
 def test_root_namespace_serves_describe_scene():
     import rclpy
-    from jetson_vlm_ros.vlm_node import VlmNode
+    from jetson_vlm_ros.ros.vlm_node import VlmNode
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
@@ -285,7 +285,7 @@ def test_publishers_have_no_default_qos_event_handlers():
     # Each would be one more waitable that the executor walks on every camera frame; the
     # camera subscription keeps rclpy's, which warn about a camera with incompatible QoS.
     import rclpy
-    from jetson_vlm_ros.vlm_node import PublisherEventCallbacks, VlmNode
+    from jetson_vlm_ros.ros.vlm_node import PublisherEventCallbacks, VlmNode
     from std_msgs.msg import String
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -337,7 +337,7 @@ def test_compressed_subscription_qos_override_key(override):
     import rclpy
     from rclpy.parameter import Parameter
     from rclpy.qos import ReliabilityPolicy
-    from jetson_vlm_ros.vlm_node import VlmNode
+    from jetson_vlm_ros.ros.vlm_node import VlmNode
     topic = f'/qos{os.getpid()}/camera/image_raw/compressed'
     overrides = [Parameter('image_transport', value='compressed')]
     if override:

@@ -31,29 +31,29 @@ from typing import Any, Optional, Union
 
 from jetson_vlm_interfaces.msg import Caption
 from jetson_vlm_interfaces.srv import DescribeScene
-from jetson_vlm_ros.alert_monitor import AlertMonitor
-from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
-from jetson_vlm_ros.frame_history import FrameHistory
-from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
-from jetson_vlm_ros.gateway_bridge import GatewayBridge
-from jetson_vlm_ros.health import CameraFacts
-from jetson_vlm_ros.history_preparation import HistoryPreparer
-from jetson_vlm_ros.image_conversion import (
-    ImageConversionError, PixelArray, UnsupportedEncodingError)
-from jetson_vlm_ros.image_encoding import encode_any_message, encode_pixels, EncodedImage
-from jetson_vlm_ros.node_health import NodeHealth
-from jetson_vlm_ros.offloading_executor import OffloadingExecutor
-from jetson_vlm_ros.scene_action import SceneActionServer
-from jetson_vlm_ros.scene_change import SceneChangeGate
-from jetson_vlm_ros.scene_describer import (
-    BusyError, CancelledError, DescribeError, Description, Frame, SceneDescriber, TextCallback)
-from jetson_vlm_ros.scene_question import (
-    answer_question, describe_for_caption, question_from_request, SceneQuestion)
-from jetson_vlm_ros.settings import (
+from jetson_vlm_ros.core.health import CameraFacts
+from jetson_vlm_ros.core.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
-from jetson_vlm_ros.stop_signals import StopSignals
-from jetson_vlm_ros.streaming import Cancellation
-from jetson_vlm_ros.vlm_client import load_openai_in_background, VlmClosedError, VlmError
+from jetson_vlm_ros.frames.caption_drawing import draw_caption, frame_as_sent
+from jetson_vlm_ros.frames.frame_history import FrameHistory
+from jetson_vlm_ros.frames.frame_memory import keep_freed_frames_in_process
+from jetson_vlm_ros.frames.history_preparation import HistoryPreparer
+from jetson_vlm_ros.frames.image_conversion import (
+    ImageConversionError, PixelArray, UnsupportedEncodingError)
+from jetson_vlm_ros.frames.image_encoding import encode_any_message, encode_pixels, EncodedImage
+from jetson_vlm_ros.frames.scene_change import SceneChangeGate
+from jetson_vlm_ros.model.scene_describer import (
+    BusyError, CancelledError, DescribeError, Description, Frame, SceneDescriber, TextCallback)
+from jetson_vlm_ros.model.scene_question import (
+    answer_question, describe_for_caption, question_from_request, SceneQuestion)
+from jetson_vlm_ros.model.streaming import Cancellation
+from jetson_vlm_ros.model.vlm_client import load_openai_in_background, VlmClosedError, VlmError
+from jetson_vlm_ros.ros.alert_monitor import AlertMonitor
+from jetson_vlm_ros.ros.gateway_bridge import GatewayBridge
+from jetson_vlm_ros.ros.node_health import NodeHealth
+from jetson_vlm_ros.ros.offloading_executor import OffloadingExecutor
+from jetson_vlm_ros.ros.scene_action import SceneActionServer
+from jetson_vlm_ros.ros.stop_signals import StopSignals
 import numpy as np
 from rcl_interfaces.msg import (
     FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult)
