@@ -194,8 +194,8 @@ class RosHarness:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         try:
-            wait_for(lambda: self.node._latest_frame is not None
-                     and self.node._latest_frame.message.header == msg.header,
+            wait_for(lambda: self.node._camera.latest_frame is not None
+                     and self.node._camera.latest_frame.message.header == msg.header,
                      10.0, 'vlm_node to receive the published frame')
             yield
         finally:

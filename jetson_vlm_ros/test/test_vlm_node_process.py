@@ -289,9 +289,9 @@ def test_sigterm_while_the_node_starts_is_a_clean_stop():
 SHUT_DOWN_DURING_START_UP = """
 import threading
 import rclpy
-from jetson_vlm_ros.ros import vlm_node
+from jetson_vlm_ros.ros import camera_input, vlm_node
 
-subscribe = vlm_node.VlmNode._subscribe_camera
+subscribe = camera_input.CameraInput.subscribe
 
 
 def shut_down_first(self):
@@ -301,7 +301,7 @@ def shut_down_first(self):
     subscribe(self)
 
 
-vlm_node.VlmNode._subscribe_camera = shut_down_first
+camera_input.CameraInput.subscribe = shut_down_first
 vlm_node.main()
 """
 
