@@ -23,7 +23,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test']),
     # The gateway's status page: static files served from the installed package.
-    package_data={package_name: ['status_page/*']},
+    package_data={package_name + '.gateway': ['status_page/*']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
@@ -39,9 +39,9 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
-            'vlm_node = jetson_vlm_ros.node_entry:main',
-            'demo_camera = jetson_vlm_ros.demo_camera:main',
-            'describe = jetson_vlm_ros.describe_command:main',
+            'vlm_node = jetson_vlm_ros.ros.node_entry:main',
+            'demo_camera = jetson_vlm_ros.tools.demo_camera:main',
+            'describe = jetson_vlm_ros.tools.describe_command:main',
         ],
     },
 )

@@ -40,8 +40,8 @@ ANSWER = ('A blue box stands on a grey floor under a light blue sky, and a red b
 def main() -> None:
     """Run the pipeline until the first caption image arrives, then save it."""
     from fake_vlm_server import FakeVlmServer
-    from jetson_vlm_ros.demo_camera import DemoCamera
-    from jetson_vlm_ros.vlm_node import VlmNode
+    from jetson_vlm_ros.ros.vlm_node import VlmNode
+    from jetson_vlm_ros.tools.demo_camera import DemoCamera
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node

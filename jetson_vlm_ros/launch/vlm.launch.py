@@ -17,7 +17,7 @@
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from jetson_vlm_ros.fastdds_profile import profile_environment
+from jetson_vlm_ros.ros.fastdds_profile import profile_environment
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration

@@ -27,7 +27,7 @@ import time
 from typing import Any, Callable, Iterator, Optional
 
 from fake_vlm_server import FakeVlmServer
-from jetson_vlm_ros.fastdds_profile import profile_environment
+from jetson_vlm_ros.ros.fastdds_profile import profile_environment
 import numpy as np
 import pytest
 
@@ -135,7 +135,7 @@ class RosHarness:
     """A vlm_node and a test node in one private context, each spun in its own thread."""
 
     def __init__(self, overrides: dict[str, Any], namespace: str) -> None:
-        from jetson_vlm_ros.vlm_node import VlmNode
+        from jetson_vlm_ros.ros.vlm_node import VlmNode
         # The warm-up request would show up in the server's request counts: opt in per test.
         overrides.setdefault('warm_up', False)
         self.context = rclpy.Context()
@@ -194,8 +194,8 @@ class RosHarness:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         try:
-            wait_for(lambda: self.node._latest_frame is not None
-                     and self.node._latest_frame.message.header == msg.header,
+            wait_for(lambda: self.node._camera.latest_frame is not None
+                     and self.node._camera.latest_frame.message.header == msg.header,
                      10.0, 'vlm_node to receive the published frame')
             yield
         finally:
@@ -347,14 +347,14 @@ def start_node(*ros_args: str, stdout: Any = subprocess.PIPE,
     """
     Start vlm_node from the source tree as its own process (stderr joins stdout).
 
-    With code, that Python code runs instead of `-m jetson_vlm_ros.vlm_node`, with the same
+    With code, that Python code runs instead of `-m jetson_vlm_ros.ros.vlm_node`, with the same
     environment and ROS arguments (e.g. the console script's entry point). Further keyword
     arguments go to Popen (e.g. start_new_session, stdin).
     """
     env = dict(os.environ)
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'
-    program = ['-m', 'jetson_vlm_ros.vlm_node'] if code is None else ['-c', code]
+    program = ['-m', 'jetson_vlm_ros.ros.vlm_node'] if code is None else ['-c', code]
     return subprocess.Popen(
         [sys.executable, *program, '--ros-args', *NO_WARM_UP, *ros_args],
         env=env, stdout=stdout, stderr=subprocess.STDOUT, text=True, **popen)

@@ -15,7 +15,8 @@
 
 """Alert rules without ROS: the question, the strict answer check, edges and cooldown."""
 
-from jetson_vlm_ros.alert_rules import alert_prompt, AlertAnswerError, AlertTracker, parse_answer
+from jetson_vlm_ros.alerts.alert_rules import (
+    alert_prompt, AlertAnswerError, AlertTracker, parse_answer)
 import pytest
 
 RULES = ['Is a person in the doorway?', 'Is the door open?']

@@ -145,8 +145,8 @@ def test_period_zero_stops_the_checks(alerting):
     # Four periods of the node's own spinning (its frames keep arriving): a timer left
     # running would have fired in them.
     node = harness.node
-    since = node._latest_frame.received_at
-    wait_for(lambda: node._latest_frame.received_at > since + 4 * PERIOD, 10.0,
+    since = node._camera.latest_frame.received_at
+    wait_for(lambda: node._camera.latest_frame.received_at > since + 4 * PERIOD, 10.0,
              'four periods of frames at the node')
     assert node.executor.wait_for_offloaded(10.0)
     assert len(server.requests) == count

@@ -44,7 +44,7 @@ def test_no_camera_publisher(make_harness: Callable[..., 'RosHarness']) -> None:
         harness = make_harness(base_url=server.base_url, caption_period=0.2,
                                diagnostics_period=0.2)
         caller = Caller(harness)
-        topic = harness.node._image_sub.topic_name
+        topic = harness.node._camera.subscription.topic_name
         harness.tester.destroy_publisher(harness.image_pub)  # no camera at all
         wait_for(lambda: harness.node.count_publishers(topic) == 0, 5.0, 'no publisher')
         answer, _ = caller.call()
@@ -66,7 +66,7 @@ def test_camera_stops_then_resumes(make_harness: Callable[..., 'RosHarness']) ->
         caller = Caller(harness)
         with harness.streaming(make_image(solid(RED), stamp_sec=1)):
             assert caller.call()[0].success
-        latest = harness.node._latest_frame
+        latest = harness.node._camera.latest_frame
         wait_for(lambda: time.monotonic() - latest.received_at > 0.6, 10.0,
                  'the latest frame to be older than max_image_age')
         requests_before = len(server.requests)
@@ -112,7 +112,7 @@ def test_4k_camera_at_up_to_30_hz_while_requests_run(
             thread = threading.Thread(target=run, daemon=True)
             thread.start()
             try:
-                wait_for(lambda: harness.node._frames_received >= 3, 10.0, '4K frames')
+                wait_for(lambda: harness.node._camera.frames_received >= 3, 10.0, '4K frames')
                 answers = [caller.call(timeout=10.0)[0] for _ in range(5)]
             finally:
                 stop.set()
@@ -121,7 +121,7 @@ def test_4k_camera_at_up_to_30_hz_while_requests_run(
             camera.destroy_node()
             rclpy.try_shutdown(context=context)
     rate = published[0] / published[1]
-    received = harness.node._frames_received
+    received = harness.node._camera.frames_received
     print(f'4K camera: published {published[0]} frames at {rate:.1f} Hz, '
           f'vlm_node received {received}')
     assert rate > 2, f'the 4K publisher managed only {rate:.1f} Hz'

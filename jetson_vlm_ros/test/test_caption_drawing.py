@@ -15,9 +15,9 @@
 """Caption drawing without ROS: wrapping, the band, and the frame as the model saw it."""
 
 import cv2
-from jetson_vlm_ros.caption_drawing import draw_caption, FONT, frame_as_sent, wrap_words
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_compressed_message, encode_pixels
+from jetson_vlm_ros.frames.caption_drawing import draw_caption, FONT, frame_as_sent, wrap_words
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_compressed_message, encode_pixels
 import numpy as np
 
 LONG = ('A blue box stands on a grey floor under a light blue sky, and a red ball rolls to '

@@ -59,11 +59,11 @@ def test_nothing_is_drawn_without_a_subscriber(make_harness, server):
         # Each caption is drawn (or not) before the next one is published: two captions
         # received prove the first went through the drawing step.
         wait_for(lambda: len(captions) >= 2, 10.0, 'captions')
-        assert harness.node._caption_images_drawn == 0
+        assert harness.node._captions.images_drawn == 0
         images = []
         harness.tester.create_subscription(Image, 'caption_image', images.append, 10)
         wait_for(lambda: images, 10.0, 'a caption image once subscribed')
-        assert harness.node._caption_images_drawn >= 1
+        assert harness.node._captions.images_drawn >= 1
 
 
 def test_service_answers_are_drawn_only_when_asked(make_harness, server):
@@ -76,7 +76,7 @@ def test_service_answers_are_drawn_only_when_asked(make_harness, server):
     with harness.streaming(make_image(solid((200, 0, 0)), 'rgb8', stamp_sec=5), rate=10.0):
         assert harness.call(client, DescribeScene.Request()).success
         # An answer is drawn (or not) before it is sent: nothing was.
-        assert harness.node._caption_images_drawn == 0, 'answers are not drawn by default'
+        assert harness.node._captions.images_drawn == 0, 'answers are not drawn by default'
         harness.node.set_parameters([Parameter('caption_image_answers', value=True)])
         assert harness.call(client, DescribeScene.Request(prompt='What?')).success
         wait_for(lambda: images, 5.0, 'the answer drawn on caption_image')

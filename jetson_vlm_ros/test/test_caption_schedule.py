@@ -56,7 +56,7 @@ def fresh_frames(harness: 'RosHarness', rate: float = 30.0) -> Iterator[None]:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
-        wait_for(lambda: harness.node._latest_frame is not None, 10.0, 'a first frame')
+        wait_for(lambda: harness.node._camera.latest_frame is not None, 10.0, 'a first frame')
         yield
     finally:
         stop.set()
@@ -162,7 +162,7 @@ def test_a_tick_while_the_previous_caption_runs_is_skipped(make_harness, server)
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            max_concurrent_requests=4)
     running = CountingLock()
-    harness.node._caption_running = running
+    harness.node._captions.running = running
     try:
         with fresh_frames(harness):
             set_caption_period(harness, 0.2)

@@ -17,8 +17,8 @@
 from dataclasses import dataclass
 
 import cv2
-from jetson_vlm_ros.image_conversion import ImageConversionError
-from jetson_vlm_ros.image_encoding import (
+from jetson_vlm_ros.frames.image_conversion import ImageConversionError
+from jetson_vlm_ros.frames.image_encoding import (
     encode_any_message, encode_compressed_message, encode_jpeg, jpeg_size, resize_to_fit)
 import numpy as np
 import pytest

@@ -17,7 +17,7 @@
 import importlib.util
 
 from conftest import HAVE_ROS
-from jetson_vlm_ros.image_conversion import image_to_rgb, SUPPORTED_ENCODINGS
+from jetson_vlm_ros.frames.image_conversion import image_to_rgb, SUPPORTED_ENCODINGS
 import numpy as np
 import pytest
 

@@ -38,7 +38,7 @@ def start_camera(*args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_VARIABLES}
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'
-    return subprocess.Popen([sys.executable, '-m', 'jetson_vlm_ros.demo_camera', *args],
+    return subprocess.Popen([sys.executable, '-m', 'jetson_vlm_ros.tools.demo_camera', *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 

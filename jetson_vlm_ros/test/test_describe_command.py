@@ -32,7 +32,7 @@ def start_describe(*arguments: str) -> subprocess.Popen:
     env['PYTHONPATH'] = PACKAGE_ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'
     return subprocess.Popen(
-        [sys.executable, '-m', 'jetson_vlm_ros.describe_command', *arguments],
+        [sys.executable, '-m', 'jetson_vlm_ros.tools.describe_command', *arguments],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -101,7 +101,7 @@ def test_ctrl_c_cancels_the_goal(make_harness, server):
 
 def test_stream_printer_prints_only_what_is_new():
     import io
-    from jetson_vlm_ros.describe_command import StreamPrinter
+    from jetson_vlm_ros.tools.describe_command import StreamPrinter
     out = io.StringIO()
     printer = StreamPrinter(out)
     for text in ['The ', 'The door ', 'The door ', 'The door is open.']:
@@ -113,7 +113,7 @@ def test_stream_printer_prints_only_what_is_new():
 
 
 def test_options_fill_the_goal_fields():
-    from jetson_vlm_ros.describe_command import goal_from, parse_arguments
+    from jetson_vlm_ros.tools.describe_command import goal_from, parse_arguments
     goal = goal_from(parse_arguments(
         ['Which way?', '-f', '4', '-i', '0.5', '--format', 'json']))
     assert (goal.prompt, goal.num_frames, goal.frame_interval, goal.response_format) == \

@@ -181,7 +181,7 @@ def test_camera_status_names_a_qos_mismatch(make_harness):
         # The camera keeps publishing while the node's diagnostics decide.
         with publishing(harness.image_pub, make_image(solid((0, 255, 0))), 20.0):
             status = monitor.wait_level('camera', WARN, 10.0)
-        assert harness.node._frames_received == 0
+        assert harness.node._camera.frames_received == 0
         assert 'QoS probably does not match' in status.message
         assert f'qos_overrides.{topic}.subscription.reliability' in status.message
         assert {kv.key: kv.value for kv in status.values}['publishers'] == '1'

@@ -48,7 +48,7 @@ def test_server_down_reply_names_the_frames_and_the_time_until_failure(make_harn
 def test_stale_frame_reply_names_the_frame_it_refused(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.2)
     publish_until_received(harness, make_image(solid(RED), stamp_sec=9))
-    received = harness.node._latest_frame.received_at
+    received = harness.node._camera.latest_frame.received_at
     wait_for(lambda: time.monotonic() - received > 0.3, 5.0, 'the frame to grow old')
     answer = describe(harness)
     assert not answer.success and 'old' in answer.error, answer.error

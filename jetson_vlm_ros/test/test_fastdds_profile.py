@@ -17,7 +17,7 @@
 import os
 import xml.etree.ElementTree as ElementTree
 
-from jetson_vlm_ros.fastdds_profile import (
+from jetson_vlm_ros.ros.fastdds_profile import (
     load_package_profile_unless_set, package_profile, profile_environment)
 import pytest
 

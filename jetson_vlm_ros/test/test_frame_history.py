@@ -16,8 +16,8 @@
 
 import threading
 
-from jetson_vlm_ros.frame_history import FrameHistory
-from jetson_vlm_ros.scene_describer import Frame
+from jetson_vlm_ros.frames.frame_history import FrameHistory
+from jetson_vlm_ros.model.scene_describer import Frame
 import pytest
 
 

@@ -36,7 +36,7 @@ PAGES_PER_FRAME = FRAME // 4096
 HOLD_AND_RELEASE = f"""
 import json, resource, sys
 import numpy as np
-from jetson_vlm_ros.frame_memory import keep_freed_frames_in_process
+from jetson_vlm_ros.frames.frame_memory import keep_freed_frames_in_process
 said = keep_freed_frames_in_process() if sys.argv[1] == 'tuned' else 'untouched'
 
 def cycle():
@@ -86,7 +86,7 @@ def test_a_users_own_malloc_settings_win(variable: str, value: str) -> None:
 
 def test_unrelated_tunables_do_not_stop_the_settings() -> None:
     said = subprocess.run(
-        [sys.executable, '-c', 'from jetson_vlm_ros.frame_memory import '
+        [sys.executable, '-c', 'from jetson_vlm_ros.frames.frame_memory import '
          'keep_freed_frames_in_process as keep; print(keep())'],
         env={**os.environ, 'GLIBC_TUNABLES': 'glibc.rtld.optional_static_tls=512'},
         capture_output=True, text=True, timeout=60, check=True).stdout.strip()

@@ -30,7 +30,7 @@ pytestmark = requires_ros
 
 
 def latest_stamp(harness) -> int:
-    frame = harness.node._latest_frame
+    frame = harness.node._camera.latest_frame
     return -1 if frame is None else frame.message.header.stamp.sec
 
 
@@ -67,9 +67,9 @@ def test_history_keeps_the_newest_history_size_frames(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, history_size=4,
                            history_seconds=0.0)
     publish_sequence(harness, range(1, 11))
-    frames = harness.node._history.frames()
+    frames = harness.node._camera.history.frames()
     assert [f.message.header.stamp.sec for f in frames] == [7, 8, 9, 10]
-    assert frames[-1] is harness.node._latest_frame
+    assert frames[-1] is harness.node._camera.latest_frame
 
 
 def test_history_bounds_change_at_run_time(make_harness, server):
@@ -81,15 +81,15 @@ def test_history_bounds_change_at_run_time(make_harness, server):
         name='history_size', value=ParameterValue(
             type=ParameterType.PARAMETER_INTEGER, integer_value=3))])
     assert harness.call(client, request).results[0].successful
-    assert [f.message.header.stamp.sec for f in harness.node._history.frames()] == [4, 5, 6]
+    assert [f.message.header.stamp.sec for f in harness.node._camera.history.frames()] == [4, 5, 6]
     publish_sequence(harness, [7])
-    assert [f.message.header.stamp.sec for f in harness.node._history.frames()] == [5, 6, 7]
+    assert [f.message.header.stamp.sec for f in harness.node._camera.history.frames()] == [5, 6, 7]
 
 
 def test_history_size_one_describes_the_latest_frame_as_before(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, history_size=1)
     publish_sequence(harness, [1, 2, 3])
-    assert [f.message.header.stamp.sec for f in harness.node._history.frames()] == [3]
+    assert [f.message.header.stamp.sec for f in harness.node._camera.history.frames()] == [3]
     answer = describe(harness, prompt='What?')
     assert answer.success, answer.error
     assert answer.image_stamp.sec == 3
@@ -117,7 +117,7 @@ def widest_gap(frames) -> float:
 
 def nearest_stamps(harness, count: int, interval: float) -> list[int]:
     """Stamps of the frames nearest to newest, newest - interval, ... (oldest first)."""
-    frames = harness.node._history.frames()
+    frames = harness.node._camera.history.frames()
     newest = frames[-1].received_at
     chosen = [min(frames, key=lambda f: abs(f.received_at - (newest - k * interval)))
               for k in reversed(range(count))]
@@ -130,7 +130,7 @@ def test_server_receives_exactly_the_frames_asked_for(make_harness, server):
     publish_distinct(harness, range(1, 11), gap=0.2)
     # Frames arrive ~0.2 s apart, more on a busy machine: an interval above the widest
     # measured gap gives each asked time a frame of its own.
-    frames = harness.node._history.frames()
+    frames = harness.node._camera.history.frames()
     widest = widest_gap(frames)
     interval = round(max(0.4, 1.2 * widest), 2)
     while 3 * interval > frames[-1].received_at - frames[0].received_at:
@@ -163,7 +163,7 @@ def test_interval_zero_spreads_over_the_history(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0,
                            history_size=7, history_seconds=0.0)
     publish_distinct(harness, range(1, 11), gap=0.05)
-    frames = harness.node._history.frames()
+    frames = harness.node._camera.history.frames()
     assert [f.message.header.stamp.sec for f in frames] == list(range(4, 11))
     held = frames[-1].received_at - frames[0].received_at
     expected = nearest_stamps(harness, 4, held / 3)
@@ -178,7 +178,7 @@ def test_default_history_spreads_frames_over_seconds(make_harness, server):
     # 32 frames over 10 s: a frame kept every 0.3125 s at least; 0.1 s apart, every 4th.
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.0)
     publish_distinct(harness, range(1, 31), gap=0.1)
-    frames = harness.node._history.frames()
+    frames = harness.node._camera.history.frames()
     assert frames[-1].message.header.stamp.sec == 30
     gaps = [b.received_at - a.received_at
             for a, b in zip(frames[:-2], frames[1:-1], strict=True)]
@@ -343,7 +343,7 @@ def test_caption_frames_sends_that_many_images(make_harness, server):
     ages = [float(text.split(', ')[1].removesuffix(' s ago')) for text in seen.texts[:3]]
     # Spread over the period: 0.2 s apart, give or take the label's rounding and the
     # widest gap between the frames the node held (about 33 ms, more on a busy machine).
-    frames = harness.node._history.frames()
+    frames = harness.node._camera.history.frames()
     widest = widest_gap(frames)
     assert ages[0] - ages[2] == pytest.approx(0.4, abs=0.1 + widest), (ages, widest)
 
@@ -356,7 +356,8 @@ def test_gating_skips_an_unchanged_scene_and_captions_a_changed_one(make_harness
     with harness.streaming(make_image(solid((200, 0, 0)), stamp_sec=1)):
         wait_for(lambda: captions, 10.0, 'the first caption')
         # New frames of the same scene keep arriving: every tick is skipped.
-        wait_for(lambda: harness.node._scene_gate.skipped >= 3, 10.0, 'three skipped ticks')
+        wait_for(lambda: harness.node._captions.scene_gate.skipped >= 3, 10.0,
+                 'three skipped ticks')
     assert len(server.requests) == 1
     requests = harness.node._describer.stats.status(0, 2, True)
     skips = dict(requests.values)['captions skipped, scene unchanged']

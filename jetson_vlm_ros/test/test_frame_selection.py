@@ -20,12 +20,13 @@ import time
 from conftest import FakeImage
 import cv2
 from fake_vlm_server import FakeVlmServer
-from jetson_vlm_ros.frame_selection import (
+from jetson_vlm_ros.core.settings import settings_from
+from jetson_vlm_ros.frames.frame_selection import (
     check_frame_request, FrameSelectionError, select_frames)
-from jetson_vlm_ros.image_encoding import encode_any_message
-from jetson_vlm_ros.scene_describer import DescribeError, Frame, frame_labels, SceneDescriber
-from jetson_vlm_ros.scene_question import answer_question, question_from_request, SceneQuestion
-from jetson_vlm_ros.settings import settings_from
+from jetson_vlm_ros.frames.image_encoding import encode_any_message
+from jetson_vlm_ros.model.scene_describer import DescribeError, Frame, frame_labels, SceneDescriber
+from jetson_vlm_ros.model.scene_question import (
+    answer_question, question_from_request, SceneQuestion)
 import numpy as np
 import pytest
 

@@ -32,8 +32,8 @@ from conftest import (
     free_port, HAVE_ROS, make_image, mean_rgb, module_harness, publishing, requires_ros, solid,
     wait_for)
 from fake_vlm_server import FakeVlmServer, ServerState
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_pixels
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_pixels
 import pytest
 
 if HAVE_ROS:
@@ -271,12 +271,12 @@ def test_frames_are_prepared_on_request_only_when_nobody_asked_lately(gateway, w
                  'the prepare-ahead window to close')
         before = bridge.preparation_counts(topic)
         received = bridge._topics[topic].received
-        camera_frames = gateway.harness.node._frames_received
+        camera_frames = gateway.harness.node._camera.frames_received
         publisher.publish(make_image(solid(GREEN, 80, 60)))
         wait_for(lambda: bridge._topics[topic].received > received, 10.0, 'the new frame')
         # The spinning thread has finished with it (two later camera frames handled), and
         # the gateway's one preparing thread has finished anything handed to it before.
-        wait_for(lambda: gateway.harness.node._frames_received >= camera_frames + 2, 10.0,
+        wait_for(lambda: gateway.harness.node._camera.frames_received >= camera_frames + 2, 10.0,
                  'two more camera frames at the node')
         bridge._ahead_worker.run(lambda: None)
         assert bridge.preparation_counts(topic) == before
@@ -529,7 +529,7 @@ def test_busy_is_429_with_retry_after(gateway):
 def test_eight_clients_share_the_request_slots_and_ros_keeps_serving(gateway):
     """8 openai clients (retrying on 429 as the client does) all get correct answers."""
     gateway.server.state.delay = 0.2
-    frames_before = gateway.harness.node._frames_received
+    frames_before = gateway.harness.node._camera.frames_received
     answers: list[str] = []
     lock = threading.Lock()
 
@@ -556,7 +556,7 @@ def test_eight_clients_share_the_request_slots_and_ros_keeps_serving(gateway):
         f'c{i}-{c}' for i in range(8) for c in range(3))
     assert gateway.server.max_in_flight <= 2
     # The camera callback kept running meanwhile (20 Hz publisher, about 5 s of load).
-    assert gateway.harness.node._frames_received - frames_before > 20
+    assert gateway.harness.node._camera.frames_received - frames_before > 20
 
 
 def test_disabled_node_is_503_and_serves_again_when_enabled(gateway):

@@ -28,8 +28,8 @@ import time
 from typing import Any, Optional
 
 from conftest import free_port, HAVE_ROS, make_image, requires_ros, solid, wait_for
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_pixels
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_pixels
 import pytest
 
 if HAVE_ROS:
@@ -220,7 +220,7 @@ def test_health_says_degraded_when_server_model_or_camera_fail(gateway):
         harness.node.set_parameters([Parameter('base_url', value=server.base_url)])
         assert health(port)['status'] == 'ok'
     # The camera stopped: its latest frame grows older than max_image_age.
-    latest = harness.node._latest_frame
+    latest = harness.node._camera.latest_frame
     wait_for(lambda: time.monotonic() - latest.received_at > 1.2, 10.0,
              'the latest frame to be older than max_image_age')
     degraded = health(port)

@@ -14,11 +14,11 @@
 
 """The gateway's Host, Origin and content-type checks as plain functions (no server)."""
 
-from jetson_vlm_ros.gateway_guard import (
+from jetson_vlm_ros.core.settings import DEFAULT_SETTINGS, SettingsError
+from jetson_vlm_ros.gateway.gateway_guard import (
     Admission, content_type_refusal, cors_headers, guard_policy, host_entry_problem,
     host_refusal, machine_names, origin_entry_problem, origin_key, origin_verdict,
     preflight_headers, Refusal, screen, split_host)
-from jetson_vlm_ros.settings import DEFAULT_SETTINGS, SettingsError
 import pytest
 
 LOOPBACK = guard_policy('127.0.0.1', (), ())

@@ -23,9 +23,9 @@ import json
 from conftest import free_port
 import cv2
 from fake_vlm_server import FakeVlmServer
-from jetson_vlm_ros.openai_gateway import OpenAiGateway
-from jetson_vlm_ros.scene_describer import RequestSlots
-from jetson_vlm_ros.settings import DEFAULT_SETTINGS
+from jetson_vlm_ros.core.settings import DEFAULT_SETTINGS
+from jetson_vlm_ros.gateway.openai_gateway import OpenAiGateway
+from jetson_vlm_ros.model.scene_describer import RequestSlots
 import numpy as np
 import pytest
 

@@ -50,7 +50,7 @@ SHUTTING_DOWN = 'vlm_node is shutting down'
 # The console script's entry point. With a terminal: as a session leader (start_new_session),
 # opening the terminal makes it the process's controlling terminal, so that the terminal's
 # Ctrl-C reaches its process group as an interactive shell's foreground job gets it.
-ENTRY = 'from jetson_vlm_ros.node_entry import main; main()'
+ENTRY = 'from jetson_vlm_ros.ros.node_entry import main; main()'
 ENTRY_ON_TERMINAL = ('import os, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); '
                      + ENTRY)
 

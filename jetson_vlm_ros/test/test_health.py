@@ -14,7 +14,7 @@
 
 """The health statuses behind /diagnostics, without ROS: levels, messages, recovery."""
 
-from jetson_vlm_ros.health import (
+from jetson_vlm_ros.core.health import (
     CameraFacts, CameraHealth, ERROR, OK, RequestStats, ServerHealth, WARN)
 
 

@@ -24,11 +24,11 @@ import threading
 from typing import Any
 
 from conftest import FakeImage, HAVE_ROS, make_image, requires_ros, wait_for
-from jetson_vlm_ros.frame_history import FrameHistory
-from jetson_vlm_ros.history_preparation import HistoryPreparer, PreparedMessage
-from jetson_vlm_ros.image_encoding import encode_any_message
-from jetson_vlm_ros.scene_describer import Frame, SceneDescriber
-from jetson_vlm_ros.settings import settings_from
+from jetson_vlm_ros.core.settings import settings_from
+from jetson_vlm_ros.frames.frame_history import FrameHistory
+from jetson_vlm_ros.frames.history_preparation import HistoryPreparer, PreparedMessage
+from jetson_vlm_ros.frames.image_encoding import encode_any_message
+from jetson_vlm_ros.model.scene_describer import Frame, SceneDescriber
 import numpy as np
 
 if HAVE_ROS:
@@ -173,7 +173,7 @@ def test_multi_frame_request_sends_the_images_it_sent_from_raw_frames(make_harne
     # 45 distinct frames about 30 Hz apart (the wait's own polling paces them).
     while not publish_next():
         threading.Event().wait(1 / 30)
-    history = harness.node._history
+    history = harness.node._camera.history
 
     def settled() -> bool:
         latest = history.latest()
@@ -199,7 +199,7 @@ def test_multi_frame_request_sends_the_images_it_sent_from_raw_frames(make_harne
     counts = Counter(sequence for sequence, _ in encoder.calls)
     assert counts and max(counts.values()) == 1
     assert spinning not in {ident for _, ident in encoder.calls}
-    assert harness.node._history_preparer.prepared < harness.node._frames_received / 2
+    assert harness.node._history_preparer.prepared < harness.node._camera.frames_received / 2
 
 
 def test_history_size_1_keeps_no_frame_to_prepare():

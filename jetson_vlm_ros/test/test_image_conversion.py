@@ -17,7 +17,7 @@
 import array
 
 from conftest import FakeImage
-from jetson_vlm_ros.image_conversion import (
+from jetson_vlm_ros.frames.image_conversion import (
     image_to_pixels, image_to_rgb, ImageConversionError, SUPPORTED_ENCODINGS)
 import numpy as np
 import pytest

@@ -18,8 +18,8 @@ import base64
 
 from conftest import FakeImage
 import cv2
-from jetson_vlm_ros.image_conversion import ImageConversionError
-from jetson_vlm_ros.image_encoding import encode_image_message, fit_within
+from jetson_vlm_ros.frames.image_conversion import ImageConversionError
+from jetson_vlm_ros.frames.image_encoding import encode_image_message, fit_within
 import numpy as np
 import pytest
 
@@ -189,7 +189,7 @@ def test_downsizing_is_anti_aliased(width, height):
     # One-pixel stripes must average to grey; point sampling would keep high-contrast moire.
     stripes = np.zeros((height, width), np.uint8)
     stripes[:, ::2] = 255
-    from jetson_vlm_ros.image_encoding import resize_to_fit
+    from jetson_vlm_ros.frames.image_encoding import resize_to_fit
     small = resize_to_fit(stripes, 896)
     assert max(small.shape) == 896
     assert abs(float(small.mean()) - 127.5) < 3

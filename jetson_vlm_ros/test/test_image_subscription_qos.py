@@ -32,7 +32,7 @@ from conftest import HAVE_ROS, requires_ros, wait_for
 import pytest
 
 if HAVE_ROS:
-    from jetson_vlm_ros.vlm_node import VlmNode
+    from jetson_vlm_ros.ros.vlm_node import VlmNode
     from rcl_interfaces.srv import GetParameters
     import rclpy
     from rclpy.executors import SingleThreadedExecutor

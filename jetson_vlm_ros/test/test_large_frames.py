@@ -53,10 +53,10 @@ def test_1080p_camera_in_another_process_is_received_and_described(
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             # Ask while the camera streams, as soon as a frame has arrived.
-            wait_for(lambda: harness.node._frames_received or camera.poll() is not None,
+            wait_for(lambda: harness.node._camera.frames_received or camera.poll() is not None,
                      90.0, 'a frame from the camera process, or its end')
             answer = (harness.call(client, DescribeScene.Request())
-                      if harness.node._frames_received else None)
+                      if harness.node._camera.frames_received else None)
             output, _ = camera.communicate(timeout=90.0)
         finally:
             if camera.poll() is None:
@@ -64,7 +64,7 @@ def test_1080p_camera_in_another_process_is_received_and_described(
                 camera.communicate()
         assert camera.returncode == 0, output
         sent = json.loads(output.strip().splitlines()[-1])['sent']
-        received = harness.node._frames_received
+        received = harness.node._camera.frames_received
         print(f'1080p rgb8 camera process: sent {sent}, vlm_node received {received}')
         # Stock Fast DDS delivered 1-6 of ~120 here; the profile 76-120 on a busy machine.
         assert sent >= SECONDS * RATE / 3, f'the camera process sent only {sent} frames'

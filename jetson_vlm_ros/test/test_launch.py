@@ -55,7 +55,7 @@ def test_launch_names_what_setup_installs():
     with open(os.path.join(PACKAGE_ROOT, 'setup.py'), encoding='utf-8') as handle:
         setup = handle.read()
     executable = re.search(r"executable='([^']+)'", source).group(1)
-    assert re.search(rf"'{executable} = jetson_vlm_ros\.node_entry:main'", setup)
+    assert re.search(rf"'{executable} = jetson_vlm_ros\.ros\.node_entry:main'", setup)
     assert "package='jetson_vlm_ros'" in source
     assert "'config', 'vlm.yaml'" in source
     assert os.path.isfile(os.path.join(PACKAGE_ROOT, 'config', 'vlm.yaml'))

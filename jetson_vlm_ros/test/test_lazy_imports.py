@@ -70,7 +70,7 @@ def serve():
         loaded = sorted(name for name in {WATCHED!r} if name in sys.modules)
         print('PROBE modules ' + json.dumps(loaded), flush=True)
 threading.Thread(target=serve, daemon=True).start()
-from jetson_vlm_ros.vlm_node import main
+from jetson_vlm_ros.ros.vlm_node import main
 main()
 """
 
@@ -168,7 +168,7 @@ def probed_nodes():
 
 def test_importing_the_node_module_imports_none_of_the_deferred_packages():
     env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    code = (f'import sys, json, jetson_vlm_ros.vlm_node; '
+    code = (f'import sys, json, jetson_vlm_ros.ros.vlm_node; '
             f'print(json.dumps(sorted(n for n in {WATCHED!r} if n in sys.modules)))')
     result = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
                             text=True, timeout=60)

@@ -117,8 +117,8 @@ def test_failed_requests_leave_no_frames_in_reference_cycles(
     # A request's exception holds its traceback, whose frames hold the request's camera
     # frame: any reference cycle through them keeps MBs of pixels per failed request alive
     # until Python's rare full collection (the soak's RSS grew by 110-170 MB that way).
-    from jetson_vlm_ros.scene_describer import Frame
-    from jetson_vlm_ros.vlm_client import VlmError
+    from jetson_vlm_ros.model.scene_describer import Frame
+    from jetson_vlm_ros.model.vlm_client import VlmError
     captions = fail is _fail_by_caption
     with FakeVlmServer() as server:
         harness = make_harness(base_url=server.base_url, caption_period=0.2 if captions else 0.0,

@@ -93,7 +93,7 @@ def test_alert_checks_are_skipped_not_queued_when_every_slot_is_busy(make_harnes
 
 
 def test_an_unused_extra_topic_is_dropped_after_its_idle_time(make_harness, server, monkeypatch):
-    from jetson_vlm_ros import gateway_bridge
+    from jetson_vlm_ros.ros import gateway_bridge
     # IDLE_TOPIC_S is read when the node starts (the drop timer's period) and at each drop.
     monkeypatch.setattr(gateway_bridge, 'IDLE_TOPIC_S', 0.6)
     port = free_port()

@@ -17,7 +17,7 @@
 
 import json
 
-from jetson_vlm_ros.openai_gateway import (
+from jetson_vlm_ros.gateway.openai_gateway import (
     camera_model, encode_with_images, GatewayError, image_source, unused_placeholder)
 import pytest
 

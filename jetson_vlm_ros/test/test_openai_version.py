@@ -21,7 +21,7 @@ import subprocess
 import xml.etree.ElementTree as ElementTree
 
 from conftest import PACKAGE_ROOT, requires_ros, start_node
-from jetson_vlm_ros.openai_version import (
+from jetson_vlm_ros.model.openai_version import (
     installed_openai_version, OPENAI_FIX, OPENAI_FLOOR, openai_problem)
 import pytest
 
@@ -82,7 +82,7 @@ def test_an_older_openai_stops_the_node_with_one_line(tmp_path, monkeypatch):
     dist_info.mkdir()
     (dist_info / 'METADATA').write_text('Metadata-Version: 2.1\nName: openai\nVersion: 1.11.0\n')
     monkeypatch.setenv('PYTHONPATH', f'{tmp_path}{os.pathsep}{os.environ.get("PYTHONPATH", "")}')
-    node = start_node(code='from jetson_vlm_ros.node_entry import main; main()')
+    node = start_node(code='from jetson_vlm_ros.ros.node_entry import main; main()')
     try:
         output, _ = node.communicate(timeout=60)
     except subprocess.TimeoutExpired:

@@ -29,7 +29,7 @@ from fake_vlm_server import FakeVlmServer
 
 if HAVE_ROS:
     from jetson_vlm_interfaces.msg import Caption
-    from jetson_vlm_ros.settings import PARAMETERS
+    from jetson_vlm_ros.core.settings import PARAMETERS
     from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue
     from rcl_interfaces.srv import DescribeParameters, SetParameters, SetParametersAtomically
 
@@ -123,7 +123,7 @@ def test_atomic_set_with_one_bad_value_changes_nothing(
     assert not result.successful
     assert "parameter 'model'" in result.reason, result.reason
     assert harness.node.get_parameter('temperature').value == 0.2
-    assert harness.node._settings.temperature == 0.2
+    assert harness.node._node_parameters.current().temperature == 0.2
 
 
 def test_invalid_run_time_set_is_rejected_and_valid_changes_apply(
@@ -154,7 +154,7 @@ def test_invalid_run_time_set_is_rejected_and_valid_changes_apply(
             for needle in needles:
                 assert needle in result.reason, f'{needle!r} not in {result.reason!r}'
             assert harness.node.get_parameter(name).value == old
-        assert harness.node._settings.base_url == first.base_url
+        assert harness.node._node_parameters.current().base_url == first.base_url
 
         captions: list = []
         harness.tester.create_subscription(Caption, 'caption_stamped', captions.append, 10)

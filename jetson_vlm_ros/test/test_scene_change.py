@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from conftest import FakeImage
 import cv2
-from jetson_vlm_ros.frame_selection import select_caption_frames
-from jetson_vlm_ros.scene_change import scene_change, SceneChangeGate, thumbnail, THUMBNAIL_SIZE
-from jetson_vlm_ros.scene_describer import Frame
+from jetson_vlm_ros.frames.frame_selection import select_caption_frames
+from jetson_vlm_ros.frames.scene_change import (
+    scene_change, SceneChangeGate, thumbnail, THUMBNAIL_SIZE)
+from jetson_vlm_ros.model.scene_describer import Frame
 import numpy as np
 import pytest
 

@@ -19,9 +19,9 @@ import time
 
 from conftest import FakeImage, mean_rgb
 from fake_vlm_server import FakeVlmServer
-from jetson_vlm_ros.scene_describer import (
+from jetson_vlm_ros.core.settings import settings_from
+from jetson_vlm_ros.model.scene_describer import (
     BusyError, DescribeError, Frame, RequestSlots, SceneDescriber)
-from jetson_vlm_ros.settings import settings_from
 import numpy as np
 import pytest
 

@@ -18,7 +18,7 @@ from dataclasses import fields
 import math
 from pathlib import Path
 
-from jetson_vlm_ros.settings import (
+from jetson_vlm_ros.core.settings import (
     DEFAULT_SETTINGS, PARAMETERS, PARAMETERS_BY_NAME, settings_from, SettingsError,
     VlmSettings)
 import pytest

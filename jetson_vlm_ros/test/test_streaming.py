@@ -17,8 +17,8 @@
 import threading
 
 from conftest import wait_for
-from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
-from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
+from jetson_vlm_ros.model.streaming import Cancellation, StreamCancelled
+from jetson_vlm_ros.model.vlm_client import VlmClient, VlmError, VlmRequest
 import pytest
 
 # A 1x1 JPEG is enough for the server: it decodes whatever it gets.

@@ -16,7 +16,7 @@
 
 import json
 
-from jetson_vlm_ros.structured_answer import (
+from jetson_vlm_ros.model.structured_answer import (
     parse_response_format, StructuredAnswerError, TEXT)
 import pytest
 

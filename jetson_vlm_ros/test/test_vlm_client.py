@@ -20,10 +20,10 @@ import threading
 import time
 
 from conftest import wait_for
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_pixels
-from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
-from jetson_vlm_ros.vlm_client import (
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_pixels
+from jetson_vlm_ros.model.streaming import Cancellation, StreamCancelled
+from jetson_vlm_ros.model.vlm_client import (
     build_messages, quote_reply, secret_to_redact, VlmClient, VlmClosedError, VlmError,
     VlmRequest)
 import numpy as np

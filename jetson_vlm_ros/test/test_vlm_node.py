@@ -86,7 +86,7 @@ def test_stale_frame_fails_without_calling_the_model(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.3)
     with harness.streaming(make_image(solid(RED), stamp_sec=5)):
         pass
-    latest = harness.node._latest_frame
+    latest = harness.node._camera.latest_frame
     wait_for(lambda: time.monotonic() - latest.received_at > 0.4, 10.0,
              'the latest frame to be older than max_image_age')
     answer = describe(harness)
@@ -119,8 +119,9 @@ def test_caption_skipped_when_no_new_frame(make_harness, server):
     with harness.streaming(make_image(solid(RED), stamp_sec=1), rate=200):
         wait_for(lambda: len(server.requests) >= 1, 10.0, 'a first caption request')
     # Frames still in flight land, and the newest of them gets its caption.
-    wait_for(lambda: node._last_captioned_sequence == node._latest_frame.sequence, 10.0,
-             'the last frame captioned')
+    wait_for(lambda: (node._captions.last_captioned_sequence
+                      == node._camera.latest_frame.sequence),
+             10.0, 'the last frame captioned')
     assert node.executor.wait_for_offloaded(10.0)
     count = len(server.requests)
     wait_for_node_time(harness, 1.0)  # five ticks, no new frame
@@ -251,7 +252,7 @@ def test_integer_for_a_double_parameter_is_stored_as_a_double(make_harness, serv
     result = _set_parameter(harness, 'caption_period', 2)
     assert result.successful, result.reason
     assert _parameter_types(harness, ['caption_period']) == [(double, double, 2.0)]
-    assert harness.node._settings.caption_period == 2.0
+    assert harness.node._node_parameters.current().caption_period == 2.0
     # Integer parameters stay integers.
     assert _set_parameter(harness, 'max_tokens', 64).successful
     integer = ParameterType.PARAMETER_INTEGER
@@ -260,7 +261,7 @@ def test_integer_for_a_double_parameter_is_stored_as_a_double(make_harness, serv
 
 def test_bad_parameter_at_start_names_it(make_harness):
     from rclpy.exceptions import ParameterException
-    from jetson_vlm_ros.settings import SettingsError
+    from jetson_vlm_ros.core.settings import SettingsError
     with pytest.raises((ParameterException, SettingsError), match='max_tokens'):
         make_harness(max_tokens=0)
     with pytest.raises(SettingsError, match="parameter 'base_url'"):
@@ -269,13 +270,13 @@ def test_bad_parameter_at_start_names_it(make_harness):
 
 def test_root_namespace_serves_describe_scene():
     import rclpy
-    from jetson_vlm_ros.vlm_node import VlmNode
+    from jetson_vlm_ros.ros.vlm_node import VlmNode
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
         node = VlmNode(context=context)
         assert node.resolve_service_name('describe_scene') == '/describe_scene'
-        assert node._image_sub.topic_name == '/image'
+        assert node._camera.subscription.topic_name == '/image'
         node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
@@ -285,14 +286,14 @@ def test_publishers_have_no_default_qos_event_handlers():
     # Each would be one more waitable that the executor walks on every camera frame; the
     # camera subscription keeps rclpy's, which warn about a camera with incompatible QoS.
     import rclpy
-    from jetson_vlm_ros.vlm_node import PublisherEventCallbacks, VlmNode
+    from jetson_vlm_ros.ros.vlm_node import PublisherEventCallbacks, VlmNode
     from std_msgs.msg import String
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
         node = VlmNode(context=context)
         publishers = {p.topic_name: p.event_handlers for p in node.publishers}
-        camera_handlers = node._image_sub.event_handlers
+        camera_handlers = node._camera.subscription.event_handlers
         wanted = node.create_publisher(String, 'with_events', 1, event_callbacks=(
             PublisherEventCallbacks(incompatible_qos=lambda event: None)))
         node.destroy_node()
@@ -311,7 +312,7 @@ def test_compressed_transport_forwards_small_jpeg(make_harness, server):
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            image_transport='compressed')
     expected_topic = f'{harness.namespace}/camera/image_raw/compressed'
-    assert harness.node._image_sub.topic_name == expected_topic
+    assert harness.node._camera.subscription.topic_name == expected_topic
     publisher = harness.tester.create_publisher(
         CompressedImage, 'camera/image_raw/compressed', qos_profile_sensor_data)
     ok, data = cv2.imencode('.jpg', solid(BLUE)[:, :, ::-1])
@@ -320,7 +321,7 @@ def test_compressed_transport_forwards_small_jpeg(make_harness, server):
 
     def received() -> bool:
         publisher.publish(msg)
-        frame = harness.node._latest_frame
+        frame = harness.node._camera.latest_frame
         return frame is not None and frame.message.header.stamp.sec == 77
     wait_for(received, 10.0, 'vlm_node to receive the compressed frame')
     answer = describe(harness)
@@ -337,7 +338,7 @@ def test_compressed_subscription_qos_override_key(override):
     import rclpy
     from rclpy.parameter import Parameter
     from rclpy.qos import ReliabilityPolicy
-    from jetson_vlm_ros.vlm_node import VlmNode
+    from jetson_vlm_ros.ros.vlm_node import VlmNode
     topic = f'/qos{os.getpid()}/camera/image_raw/compressed'
     overrides = [Parameter('image_transport', value='compressed')]
     if override:

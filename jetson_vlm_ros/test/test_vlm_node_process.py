@@ -289,9 +289,9 @@ def test_sigterm_while_the_node_starts_is_a_clean_stop():
 SHUT_DOWN_DURING_START_UP = """
 import threading
 import rclpy
-from jetson_vlm_ros import vlm_node
+from jetson_vlm_ros.ros import camera_input, vlm_node
 
-subscribe = vlm_node.VlmNode._subscribe_camera
+subscribe = camera_input.CameraInput.subscribe
 
 
 def shut_down_first(self):
@@ -301,7 +301,7 @@ def shut_down_first(self):
     subscribe(self)
 
 
-vlm_node.VlmNode._subscribe_camera = shut_down_first
+camera_input.CameraInput.subscribe = shut_down_first
 vlm_node.main()
 """
 
@@ -316,12 +316,12 @@ def test_context_shut_down_during_start_up_is_a_stop_not_a_traceback():
 # The console script's entry point, saying when it starts to import vlm_node.
 ANNOUNCE_LOADING = """
 import builtins
-from jetson_vlm_ros.node_entry import main
+from jetson_vlm_ros.ros.node_entry import main
 real_import = builtins.__import__
 
 
 def announcing(name, *args, **kwargs):
-    if name == 'jetson_vlm_ros.vlm_node':
+    if name == 'jetson_vlm_ros.ros.vlm_node':
         print('loading vlm_node', flush=True)
     return real_import(name, *args, **kwargs)
 

@@ -23,11 +23,11 @@ import threading
 import time
 from typing import Callable, Optional
 
-from jetson_vlm_ros.health import ServerHealth
-from jetson_vlm_ros.image_conversion import PixelArray
-from jetson_vlm_ros.image_encoding import encode_pixels
-from jetson_vlm_ros.settings import VlmSettings
-from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
+from jetson_vlm_ros.core.health import ServerHealth
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.frames.image_conversion import PixelArray
+from jetson_vlm_ros.frames.image_encoding import encode_pixels
+from jetson_vlm_ros.model.vlm_client import VlmClient, VlmError, VlmRequest
 import numpy as np
 
 # A check gives up after this many seconds (or request_timeout, if shorter).

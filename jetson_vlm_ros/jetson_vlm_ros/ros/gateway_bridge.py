@@ -30,17 +30,17 @@ import time
 from typing import Any, Callable, Optional, TYPE_CHECKING
 
 import cv2
-from jetson_vlm_ros.caption_drawing import draw_caption, frame_as_sent
-from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
-from jetson_vlm_ros.scene_describer import (
+from jetson_vlm_ros.core.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.frames.caption_drawing import draw_caption, frame_as_sent
+from jetson_vlm_ros.model.scene_describer import (
     DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
-from jetson_vlm_ros.settings import VlmSettings
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image
 
 if TYPE_CHECKING:  # imported by start_gateway: aiohttp (0.4 s, 35 MB) only when served
-    from jetson_vlm_ros.openai_gateway import OpenAiGateway
+    from jetson_vlm_ros.gateway.openai_gateway import OpenAiGateway
 
 IMAGE_TYPES = {'sensor_msgs/msg/Image': Image,
                'sensor_msgs/msg/CompressedImage': CompressedImage}
@@ -140,7 +140,7 @@ class GatewayBridge:
         if settings.gateway_port <= 0:
             return
         logger = self._node.get_logger()
-        from jetson_vlm_ros.openai_gateway import OpenAiGateway
+        from jetson_vlm_ros.gateway.openai_gateway import OpenAiGateway
 
         def log(level: str, text: str) -> None:
             getattr(logger, level)(text)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
 import cv2
-from jetson_vlm_ros.image_conversion import (
+from jetson_vlm_ros.frames.image_conversion import (
     image_to_pixels, ImageConversionError, ImageMessage, PixelArray, pixels_to_bgr_or_gray,
     to_8bit)
 import numpy as np

@@ -27,9 +27,9 @@ import time
 from typing import Any, Callable, Optional
 
 from jetson_vlm_interfaces.action import DescribeScene
-from jetson_vlm_ros.offloading_executor import WorkerCallback
-from jetson_vlm_ros.scene_describer import TextCallback
-from jetson_vlm_ros.streaming import Cancellation
+from jetson_vlm_ros.model.scene_describer import TextCallback
+from jetson_vlm_ros.model.streaming import Cancellation
+from jetson_vlm_ros.ros.offloading_executor import WorkerCallback
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node

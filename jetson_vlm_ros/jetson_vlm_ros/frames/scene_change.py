@@ -25,7 +25,7 @@ averages out over the grid.
 from typing import Any, Optional
 
 import cv2
-from jetson_vlm_ros.image_conversion import image_to_pixels, to_8bit
+from jetson_vlm_ros.frames.image_conversion import image_to_pixels, to_8bit
 import numpy as np
 
 THUMBNAIL_SIZE = (32, 24)  # width, height

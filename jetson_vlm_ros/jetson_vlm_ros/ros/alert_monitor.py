@@ -26,9 +26,10 @@ import time
 from typing import Any, Callable, Optional
 
 from jetson_vlm_interfaces.msg import Alert
-from jetson_vlm_ros.alert_rules import alert_prompt, AlertAnswerError, AlertTracker, parse_answer
-from jetson_vlm_ros.scene_describer import BusyError, Frame, SceneDescriber
-from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.alerts.alert_rules import (
+    alert_prompt, AlertAnswerError, AlertTracker, parse_answer)
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.model.scene_describer import BusyError, Frame, SceneDescriber
 from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
 

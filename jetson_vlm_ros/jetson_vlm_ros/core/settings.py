@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
-from jetson_vlm_ros.gateway_guard import host_entry_problem, origin_entry_problem
+from jetson_vlm_ros.gateway.gateway_guard import host_entry_problem, origin_entry_problem
 
 Value = Union[str, int, float, bool, tuple[str, ...]]
 

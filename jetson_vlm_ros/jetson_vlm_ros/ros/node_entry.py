@@ -25,7 +25,7 @@ import signal
 import sys
 from typing import Optional
 
-from jetson_vlm_ros.openai_version import installed_openai_version, openai_problem
+from jetson_vlm_ros.model.openai_version import installed_openai_version, openai_problem
 
 
 def main(args: Optional[list[str]] = None) -> None:
@@ -41,7 +41,7 @@ def main(args: Optional[list[str]] = None) -> None:
             from rclpy.logging import get_logger
             get_logger('vlm_node').fatal(problem)
             sys.exit(1)
-        from jetson_vlm_ros.vlm_node import main as run_node
+        from jetson_vlm_ros.ros.vlm_node import main as run_node
     except KeyboardInterrupt:
         # ros2 launch follows its group's SIGINT with one of its own: not a traceback either.
         signal.signal(signal.SIGINT, signal.SIG_IGN)

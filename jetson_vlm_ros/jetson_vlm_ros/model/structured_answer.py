@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import json
 from typing import Any, Optional
 
-from jetson_vlm_ros.scene_describer import DescribeError
-from jetson_vlm_ros.vlm_client import quote_reply
+from jetson_vlm_ros.model.scene_describer import DescribeError
+from jetson_vlm_ros.model.vlm_client import quote_reply
 
 # jsonschema (0.2 s to import) is imported with the first schema, not with this module:
 # most requests ask for text and never need it.

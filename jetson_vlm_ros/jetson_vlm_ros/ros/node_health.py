@@ -25,10 +25,10 @@ import time
 from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from jetson_vlm_ros.health import CameraFacts, CameraHealth, ServerHealth, Status
-from jetson_vlm_ros.scene_describer import SceneDescriber
-from jetson_vlm_ros.server_probe import ServerProbe
-from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.core.health import CameraFacts, CameraHealth, ServerHealth, Status
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.model.scene_describer import SceneDescriber
+from jetson_vlm_ros.model.server_probe import ServerProbe
 from rclpy.node import Node
 
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass, replace
 import time
 from typing import Any, Optional, Sequence
 
-from jetson_vlm_ros.frame_selection import (
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.frames.frame_selection import (
     check_frame_request, select_caption_frames, select_frames)
-from jetson_vlm_ros.scene_describer import (
+from jetson_vlm_ros.model.scene_describer import (
     DescribeError, Description, Frame, SceneDescriber, TextCallback)
-from jetson_vlm_ros.settings import VlmSettings
-from jetson_vlm_ros.streaming import Cancellation
-from jetson_vlm_ros.structured_answer import parse_response_format
+from jetson_vlm_ros.model.streaming import Cancellation
+from jetson_vlm_ros.model.structured_answer import parse_response_format
 
 
 @dataclass(frozen=True)

@@ -35,11 +35,11 @@ upscaled nor encoded twice for quality).
 import time
 from typing import Callable, Optional
 
-from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
-from jetson_vlm_ros.frame_history import FrameHistory
-from jetson_vlm_ros.image_encoding import EncodedImage
-from jetson_vlm_ros.scene_describer import DescribeError, Frame, PreparedMessage
-from jetson_vlm_ros.settings import VlmSettings
+from jetson_vlm_ros.core.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.frames.frame_history import FrameHistory
+from jetson_vlm_ros.frames.image_encoding import EncodedImage
+from jetson_vlm_ros.model.scene_describer import DescribeError, Frame, PreparedMessage
 
 # A kept frame is prepared this long after the frame that pushed it out arrived, not at
 # once: the spinning thread and the camera's other subscribers are still busy with that

@@ -27,13 +27,13 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
-from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
-from jetson_vlm_ros.health import RequestStats
-from jetson_vlm_ros.image_conversion import ImageConversionError
-from jetson_vlm_ros.image_encoding import encode_image_message, EncodedImage
-from jetson_vlm_ros.settings import VlmSettings
-from jetson_vlm_ros.streaming import Cancellation, StreamCancelled
-from jetson_vlm_ros.vlm_client import VlmClient, VlmError, VlmRequest
+from jetson_vlm_ros.core.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.core.health import RequestStats
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.frames.image_conversion import ImageConversionError
+from jetson_vlm_ros.frames.image_encoding import encode_image_message, EncodedImage
+from jetson_vlm_ros.model.streaming import Cancellation, StreamCancelled
+from jetson_vlm_ros.model.vlm_client import VlmClient, VlmError, VlmRequest
 
 # (message, max_size, jpeg_quality) -> JPEG; raises ImageConversionError.
 ImageEncoder = Callable[[Any, int, int], EncodedImage]

@@ -24,7 +24,7 @@ history holds. A span the history does not cover is an error, not a silent short
 import math
 from typing import Sequence
 
-from jetson_vlm_ros.scene_describer import DescribeError, Frame
+from jetson_vlm_ros.model.scene_describer import DescribeError, Frame
 
 
 class FrameSelectionError(DescribeError):

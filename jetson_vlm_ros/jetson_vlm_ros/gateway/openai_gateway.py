@@ -41,11 +41,11 @@ from urllib.parse import urlparse
 
 import aiohttp
 from aiohttp import hdrs, web, web_server
-from jetson_vlm_ros import gateway_guard, responses_api
-from jetson_vlm_ros.gateway_replies import ChatReplies, Replies, ResponsesReplies
-from jetson_vlm_ros.scene_describer import DescribeError, RequestSlots
-from jetson_vlm_ros.settings import VlmSettings
-from jetson_vlm_ros.vlm_client import quote_reply, secret_to_redact
+from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.gateway import gateway_guard, responses_api
+from jetson_vlm_ros.gateway.gateway_replies import ChatReplies, Replies, ResponsesReplies
+from jetson_vlm_ros.model.scene_describer import DescribeError, RequestSlots
+from jetson_vlm_ros.model.vlm_client import quote_reply, secret_to_redact
 
 STATUS_PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'status_page')
 CAMERA_SUFFIX = '+camera'

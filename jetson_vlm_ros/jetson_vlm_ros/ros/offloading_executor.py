@@ -31,7 +31,7 @@ import time
 from typing import Any, Callable, Optional
 import weakref
 
-from jetson_vlm_ros.daemon_workers import DaemonWorkers, WorkersClosedError
+from jetson_vlm_ros.core.daemon_workers import DaemonWorkers, WorkersClosedError
 from rclpy.callback_groups import CallbackGroup
 from rclpy.executors import ShutdownException, SingleThreadedExecutor, TimeoutException
 

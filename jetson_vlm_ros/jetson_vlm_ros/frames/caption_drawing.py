@@ -23,7 +23,7 @@ on an 896 px frame (what gemma3 sees) as on a 1920 px one.
 from typing import Optional
 
 import cv2
-from jetson_vlm_ros.image_encoding import EncodedImage
+from jetson_vlm_ros.frames.image_encoding import EncodedImage
 import numpy as np
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX

@@ -28,8 +28,8 @@ from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
-from jetson_vlm_ros import responses_api
-from jetson_vlm_ros.vlm_client import quote_reply
+from jetson_vlm_ros.gateway import responses_api
+from jetson_vlm_ros.model.vlm_client import quote_reply
 
 
 class Replies(Protocol):

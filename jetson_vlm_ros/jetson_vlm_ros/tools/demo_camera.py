@@ -26,7 +26,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 import cv2
-from jetson_vlm_ros.fastdds_profile import load_package_profile_unless_set
+from jetson_vlm_ros.ros.fastdds_profile import load_package_profile_unless_set
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 import rclpy

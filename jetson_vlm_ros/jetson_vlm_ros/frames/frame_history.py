@@ -33,7 +33,7 @@ from collections import deque
 import threading
 from typing import Optional
 
-from jetson_vlm_ros.scene_describer import Frame
+from jetson_vlm_ros.model.scene_describer import Frame
 
 
 class FrameHistory:

@@ -35,7 +35,7 @@ import threading
 from types import ModuleType
 from typing import Any, Callable, Optional, Sequence, TYPE_CHECKING
 
-from jetson_vlm_ros.streaming import (
+from jetson_vlm_ros.model.streaming import (
     Cancellation, ConnectionTracer, shutdown_socket, StreamCancelled)
 
 if TYPE_CHECKING:
