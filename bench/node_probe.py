@@ -16,9 +16,9 @@
 Run vlm_node exactly as its console script does (vlm_node.main()), and report at exit.
 
 The only addition: when main() destroys the node at shutdown, the node's own frame counter
-(`_frames_received`, which _on_image increments anyway) is printed as {"received": N} on
-stdout. Nothing runs per frame that the real node does not run, so its CPU use is the real
-node's.
+(`CameraInput.frames_received`, which its image callback increments anyway) is printed as
+{"received": N} on stdout. Nothing runs per frame that the real node does not run, so its
+CPU use is the real node's.
 """
 
 import json
@@ -31,7 +31,7 @@ _original_destroy = vlm_node.VlmNode.destroy_node
 
 
 def _destroy_and_report(self: 'vlm_node.VlmNode') -> None:
-    print(json.dumps({'received': getattr(self, '_frames_received', -1)}), flush=True)
+    print(json.dumps({'received': self._camera.frames_received}), flush=True)
     _original_destroy(self)
 
 

@@ -27,17 +27,17 @@ from types import ModuleType
 # `run_bench.py --help` loads none of them. vlm_node also runs as `python -m <module>`
 # (figure 13, soak.py) and node_probe.py calls its main(): it must run the node either way.
 PACKAGE_MODULES = {
-    'demo_camera': 'jetson_vlm_ros.demo_camera',
-    'fastdds_profile': 'jetson_vlm_ros.fastdds_profile',
-    'frame_memory': 'jetson_vlm_ros.frame_memory',
-    'history_preparation': 'jetson_vlm_ros.history_preparation',
-    'image_conversion': 'jetson_vlm_ros.image_conversion',
-    'image_encoding': 'jetson_vlm_ros.image_encoding',
-    'scene_change': 'jetson_vlm_ros.scene_change',
-    'scene_describer': 'jetson_vlm_ros.scene_describer',
-    'settings': 'jetson_vlm_ros.settings',
-    'vlm_client': 'jetson_vlm_ros.vlm_client',
-    'vlm_node': 'jetson_vlm_ros.vlm_node',
+    'demo_camera': 'jetson_vlm_ros.tools.demo_camera',
+    'fastdds_profile': 'jetson_vlm_ros.ros.fastdds_profile',
+    'frame_memory': 'jetson_vlm_ros.frames.frame_memory',
+    'history_preparation': 'jetson_vlm_ros.frames.history_preparation',
+    'image_conversion': 'jetson_vlm_ros.frames.image_conversion',
+    'image_encoding': 'jetson_vlm_ros.frames.image_encoding',
+    'scene_change': 'jetson_vlm_ros.frames.scene_change',
+    'scene_describer': 'jetson_vlm_ros.model.scene_describer',
+    'settings': 'jetson_vlm_ros.core.settings',
+    'vlm_client': 'jetson_vlm_ros.model.vlm_client',
+    'vlm_node': 'jetson_vlm_ros.ros.vlm_node',
 }
 
 

@@ -65,7 +65,7 @@ def bench_caption_image(repeat: int) -> list[Row]:
         times = []
         for _ in range(repeat):
             start = time.perf_counter()
-            node._publish_caption_image(description)
+            node._captions.publish_image(description)
             times.append(time.perf_counter() - start)
             time.sleep(0.02)  # captions come seconds apart: let the subscriber keep up
         return median(times)
@@ -73,12 +73,12 @@ def bench_caption_image(repeat: int) -> list[Row]:
     viewer = None
     try:
         without = per_call()
-        drawn_without = node._caption_images_drawn
+        drawn_without = node._captions.images_drawn
         # The subscriber is another process, as rviz or rqt_image_view would be.
         viewer = Child([os.path.join(BENCH_DIR, 'bare_counter.py'), '--topic', topic],
                        'caption_image viewer')
         deadline = time.monotonic() + 30.0
-        while node._caption_image_pub.get_subscription_count() < 1:
+        while node._captions._image_pub.get_subscription_count() < 1:
             if time.monotonic() > deadline:
                 raise RuntimeError('the viewer did not match caption_image')
             time.sleep(0.05)

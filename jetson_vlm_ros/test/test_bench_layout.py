@@ -145,7 +145,7 @@ def test_run_bench_lists_every_figure_module_without_running_one():
         "sys.argv = ['run_bench.py', '--list']\n"
         f"runpy.run_path({str(BENCH_DIR / 'run_bench.py')!r}, run_name='__main__')\n"
         "print(json.dumps(sorted(name for name in sys.modules if name.startswith('rclpy') or\n"
-        "                        name.startswith('jetson_vlm_ros.vlm_node'))))\n")
+        "                        name.startswith('jetson_vlm_ros.ros.vlm_node'))))\n")
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                             timeout=120, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
     assert result.returncode == 0, result.stderr

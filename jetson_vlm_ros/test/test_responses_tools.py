@@ -17,7 +17,7 @@
 import json
 from typing import Any, Optional
 
-from jetson_vlm_ros.responses_api import (
+from jetson_vlm_ros.gateway.responses_api import (
     chat_request, completion_to_response, RequestError, ResponsesEventStream, Translation,
     UpstreamError)
 import pytest
