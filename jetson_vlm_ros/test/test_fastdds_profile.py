@@ -15,10 +15,12 @@
 """The shipped Fast DDS profile, and the variable that loads it on each distribution."""
 
 import os
+import sys
 import xml.etree.ElementTree as ElementTree
 
 from jetson_vlm_ros.ros.fastdds_profile import (
-    load_package_profile_unless_set, package_profile, profile_environment)
+    installed_fast_dds_major, load_package_profile_unless_set, package_profile,
+    profile_environment)
 import pytest
 
 PROFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -32,10 +34,9 @@ def test_fast_dds_2_distributions_get_the_fastrtps_name(distro: str) -> None:
     assert profile_environment(PROFILE, distro) == {'FASTRTPS_DEFAULT_PROFILES_FILE': PROFILE}
 
 
-@pytest.mark.parametrize('distro', ['kilted', 'rolling', ''])
+@pytest.mark.parametrize('distro', ['kilted', 'rolling'])
 def test_fast_dds_3_distributions_get_the_fastdds_name(distro: str) -> None:
     # Fast DDS 3.x reads only the new name; Kilted's rmw warns that the old one is deprecated.
-    # No ROS_DISTRO: ROS 2 from PyPI wheels, which is Kilted.
     assert profile_environment(PROFILE, distro) == {'FASTDDS_DEFAULT_PROFILES_FILE': PROFILE}
 
 
@@ -43,7 +44,28 @@ def test_distribution_defaults_to_ros_distro(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv('ROS_DISTRO', 'jazzy')
     assert list(profile_environment(PROFILE)) == ['FASTRTPS_DEFAULT_PROFILES_FILE']
     monkeypatch.delenv('ROS_DISTRO')
-    assert list(profile_environment(PROFILE)) == ['FASTDDS_DEFAULT_PROFILES_FILE']
+    # No ROS_DISTRO (ROS 2 from PyPI wheels): the Fast DDS installed here decides.
+    expected = {2: 'FASTRTPS_DEFAULT_PROFILES_FILE', 3: 'FASTDDS_DEFAULT_PROFILES_FILE'}
+    assert list(profile_environment(PROFILE)) == [expected[installed_fast_dds_major()]]
+
+
+@pytest.mark.parametrize('layout, major', [
+    ((['fastdds'], ['fastrtps']), 3),  # the first prefix that has one decides
+    (([], ['fastrtps']), 2),
+    ((['fastrtps'], []), 2),
+    (([], ['fastdds']), 3),
+    (([], []), 3),  # none: the newest
+])
+def test_the_installed_fast_dds_is_told_by_its_cmake_package(tmp_path, layout, major) -> None:
+    prefixes = []
+    for n, packages in enumerate(layout):
+        prefix = tmp_path / f'prefix{n}'
+        for package in packages:
+            (prefix / 'share' / package).mkdir(parents=True)
+        (prefix / 'share').mkdir(parents=True, exist_ok=True)
+        (prefix / 'share' / 'fastdds_static_discovery.xsd').write_text('')  # Jazzy has it
+        prefixes.append(str(prefix))
+    assert installed_fast_dds_major(prefixes) == major
 
 
 def test_empty_profile_means_stock_fast_dds() -> None:
@@ -69,6 +91,12 @@ def test_shipped_profile_holds_a_4k_frame_in_shared_memory_and_keeps_udp() -> No
     used = [t.text for t in participant.iter(f'{NAMESPACE}transport_id')]
     assert sorted(used) == sorted(descriptors)
     assert participant.findtext(f'{NAMESPACE}rtps/{NAMESPACE}useBuiltinTransports') == 'false'
+
+
+def test_package_profile_is_found_in_the_source_tree_without_ament_index(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, 'ament_index_python', None)  # import fails: no ROS env
+    monkeypatch.setitem(sys.modules, 'ament_index_python.packages', None)
+    assert package_profile() == os.path.abspath(PROFILE)
 
 
 def test_package_profile_is_the_shipped_one() -> None:

@@ -24,6 +24,7 @@ import gate that holds openai's import until the test sends `release`.
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -235,4 +236,14 @@ def test_gateway_on_imports_aiohttp(probed_nodes, server):
         '-p', f'gateway_port:={port}')
     node.spin_until(lambda: node.client.wait_for_service(timeout_sec=0.01), 20.0,
                     'the describe_scene service')
+    # The gateway starts on a thread of its own: once it answers, it has imported aiohttp.
+    wait_for(lambda: gateway_answers(port), 30.0, 'the gateway to answer')
     assert 'aiohttp' in node.send('modules')
+
+
+def gateway_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(('127.0.0.1', port), timeout=1.0):
+            return True
+    except OSError:
+        return False

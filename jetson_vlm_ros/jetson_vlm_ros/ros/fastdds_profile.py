@@ -22,6 +22,7 @@ when its first DDS participant is created, so they go into a process's environme
 """
 
 import os
+import sys
 from typing import MutableMapping, Optional
 
 # ROS 2 distributions whose Fast DDS is 2.x or older.
@@ -34,10 +35,11 @@ def profile_environment(profile: str, ros_distro: Optional[str] = None) -> dict[
     """
     Return the environment variable(s) that load profile under ros_distro.
 
-    ros_distro defaults to $ROS_DISTRO; where it is unset (ROS 2 from PyPI wheels, Kilted),
-    Fast DDS 3.x is assumed. An empty profile returns no variable (stock Fast DDS). A profile
-    that is not a file raises FileNotFoundError: Fast DDS itself would only log an error and
-    run with its stock transports, which lose large frames quietly.
+    ros_distro defaults to $ROS_DISTRO; where it is unset (ROS 2 from PyPI wheels), the
+    installed Fast DDS decides (installed_fast_dds_major). An empty profile returns no
+    variable (stock Fast DDS). A profile that is not a file raises FileNotFoundError: Fast
+    DDS itself would only log an error and run with its stock transports, which lose large
+    frames quietly.
     """
     if not profile:
         return {}
@@ -45,8 +47,29 @@ def profile_environment(profile: str, ros_distro: Optional[str] = None) -> dict[
         raise FileNotFoundError(f'Fast DDS profile {profile!r} is not a file')
     if ros_distro is None:
         ros_distro = os.environ.get('ROS_DISTRO', '')
-    name = OLD_NAME if ros_distro.lower() in FAST_DDS_2_DISTROS else NEW_NAME
-    return {name: profile}
+    if ros_distro:
+        fast_dds_2 = ros_distro.lower() in FAST_DDS_2_DISTROS
+    else:
+        fast_dds_2 = installed_fast_dds_major() == 2
+    return {OLD_NAME if fast_dds_2 else NEW_NAME: profile}
+
+
+def installed_fast_dds_major(prefixes: Optional[list[str]] = None) -> int:
+    """
+    Return 2 or 3: the Fast DDS of the first ROS prefix that has one (3 where none says).
+
+    Fast DDS 3.x installs its CMake package as share/fastdds, 2.x as share/fastrtps: what
+    tells where ROS_DISTRO is unset (ROS 2 from PyPI wheels, whose prefix is the venv).
+    """
+    if prefixes is None:
+        prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+        prefixes.append(sys.prefix)
+    for prefix in prefixes:
+        if os.path.isdir(os.path.join(prefix, 'share', 'fastdds')):
+            return 3
+        if os.path.isdir(os.path.join(prefix, 'share', 'fastrtps')):
+            return 2
+    return 3
 
 
 # The profile the package ships (config/): a large shared-memory segment for raw frames.
@@ -59,7 +82,8 @@ def package_profile() -> Optional[str]:
         from ament_index_python.packages import get_package_share_directory
         share = get_package_share_directory('jetson_vlm_ros')
     except (ImportError, LookupError):  # PackageNotFoundError is a KeyError
-        share = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        # The source tree: jetson_vlm_ros/ holds config/ and jetson_vlm_ros/ros/ this file.
+        share = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = os.path.join(share, 'config', LARGE_FRAMES_PROFILE)
     return path if os.path.isfile(path) else None
 

@@ -161,6 +161,11 @@ def main(args: Optional[list[str]] = None) -> None:
     except DemoCameraError as error:
         rclpy.logging.get_logger('demo_camera').fatal(str(error))
         exit_code = 2
+    except Exception:  # noqa: B902 - re-raised unless it is a stop
+        if rclpy.ok():
+            raise
+        # Jazzy's rclpy: its SIGINT handler shuts the context down while spin makes its
+        # next wait set (RCLError 'the given context is not valid'): a normal stop too.
     finally:
         if node is not None:
             node.destroy_node()
