@@ -48,9 +48,10 @@ class Monitor:
             status = self.latest.get(name)
         return None if status is None else status.level
 
-    def wait_level(self, name: str, level, timeout: float) -> 'DiagnosticStatus':
-        wait_for(lambda: self.level(name) == level, timeout,
-                 f"'{name}' at level {level!r} (now {self.latest.get(name)})")
+    def wait_level(self, name: str, level, timeout: float, saying: str = '') -> 'DiagnosticStatus':
+        wait_for(lambda: self.level(name) == level and saying in self.latest[name].message,
+                 timeout, f"'{name}' at level {level!r} saying {saying!r} "
+                          f'(now {self.latest.get(name)})')
         return self.latest[name]
 
 
@@ -61,8 +62,8 @@ def test_vlm_server_status_goes_ok_error_ok_when_the_server_stops_and_restarts(m
                            diagnostics_period=0.25)
     monitor = Monitor(harness)
     try:
-        ok = monitor.wait_level('vlm server', OK, 10.0)
-        assert "model 'gemma3:4b' available" in ok.message
+        # OK 'not checked yet' comes first: wait for the first check's answer.
+        ok = monitor.wait_level('vlm server', OK, 10.0, saying="model 'gemma3:4b' available")
         assert ok.hardware_id == server.base_url
         assert {'requests', 'camera'} <= set(monitor.latest)
         server.stop()

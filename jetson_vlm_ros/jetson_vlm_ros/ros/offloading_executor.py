@@ -99,8 +99,12 @@ class OffloadingExecutor(SingleThreadedExecutor):
     def interrupt(self) -> None:
         """Make a waiting spin_once() return (thread-safe), e.g. for spin_until() to look."""
         guard = self._wake_guard
-        if guard is not None:
+        if guard is None:
+            return
+        try:
             guard.trigger()
+        except Exception:  # noqa: B902 - AttributeError (Jazzy), InvalidHandle (Kilted)
+            pass  # destroyed with its node at shutdown: nothing left to wake
 
     def spin_until(self, stop: Callable[[], bool]) -> None:
         """
