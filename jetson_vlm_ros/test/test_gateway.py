@@ -103,16 +103,23 @@ class Gateway:
             self.set_params(**old)
 
 
-@pytest.fixture(scope='module')
-def gateway() -> Iterator[Gateway]:
+@contextmanager
+def gateway_on_camera(tag: str, camera: Any, **overrides: Any) -> Iterator[Gateway]:
+    """Share a node with its gateway and a loopback server, its camera streaming `camera`."""
     port = free_port()
     with FakeVlmServer() as server, module_harness(
-            'gw', base_url=server.base_url, caption_period=0.0, gateway_port=port,
-            max_concurrent_requests=2, request_timeout=5.0,
-            gateway_max_topics=16) as harness:  # the tests here ask about a dozen topics
-        camera = make_image(solid(RED, 640, 480), 'rgb8', stamp_sec=7)
+            tag, base_url=server.base_url, caption_period=0.0, gateway_port=port,
+            max_concurrent_requests=2, request_timeout=5.0, **overrides) as harness:
         with harness.streaming(camera, rate=20.0):
             yield Gateway(harness, server, port)
+
+
+@pytest.fixture(scope='module')
+def gateway() -> Iterator[Gateway]:
+    # The tests here ask about a dozen topics.
+    with gateway_on_camera('gw', make_image(solid(RED, 640, 480), 'rgb8', stamp_sec=7),
+                           gateway_max_topics=16) as gateway:
+        yield gateway
 
 
 @pytest.fixture(autouse=True)

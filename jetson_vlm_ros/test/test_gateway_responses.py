@@ -26,11 +26,11 @@ import json
 import socket
 from typing import Any, Iterator
 
-from conftest import free_port, HAVE_ROS, make_image, mean_rgb, module_harness, requires_ros, \
+from conftest import HAVE_ROS, make_image, mean_rgb, requires_ros, \
     solid, wait_for
-from fake_vlm_server import FakeVlmServer
 import pytest
-from test_gateway import error_of, Gateway
+# fresh_state: each test starts from a default server with every request slot free.
+from test_gateway import error_of, fresh_state, Gateway, gateway_on_camera  # noqa: F401
 
 if HAVE_ROS:
     import openai
@@ -46,24 +46,9 @@ MODEL = 'gemma3:4b'
 
 @pytest.fixture(scope='module')
 def gateway() -> Iterator[Gateway]:
-    port = free_port()
-    with FakeVlmServer() as server, module_harness(
-            'gwr', base_url=server.base_url, caption_period=0.0, gateway_port=port,
-            max_concurrent_requests=2, request_timeout=5.0) as harness:
-        camera = make_image(solid(RED, 640, 480), 'rgb8', stamp_sec=7)
-        with harness.streaming(camera, rate=20.0):
-            yield Gateway(harness, server, port)
-
-
-@pytest.fixture(autouse=True)
-def server_reset(gateway: Gateway) -> Iterator[None]:
-    """Each test starts with the server answering normally, and gives every slot back."""
-    yield
-    gateway.server.state.behaviour, gateway.server.state.status = 'ok', 500
-    gateway.server.state.delay, gateway.server.state.answer_text = 0.0, None
-    gateway.server.state.chunk_delay = 0.02
-    slots = gateway.harness.node._describer.slots
-    assert slots.in_flight == 0
+    with gateway_on_camera('gwr', make_image(solid(RED, 640, 480), 'rgb8', stamp_sec=7)) \
+            as gateway:
+        yield gateway
 
 
 @contextmanager

@@ -24,11 +24,11 @@ gateway made and the Responses output the client got, over real sockets.
 import json
 from typing import Any, Iterator
 
-from conftest import free_port, HAVE_ROS, make_image, mean_rgb, module_harness, requires_ros, \
+from conftest import HAVE_ROS, make_image, mean_rgb, requires_ros, \
     solid
-from fake_vlm_server import FakeVlmServer
 import pytest
-from test_gateway import error_of, Gateway
+# fresh_state: each test starts from a default server with every request slot free.
+from test_gateway import error_of, fresh_state, Gateway, gateway_on_camera  # noqa: F401
 
 if HAVE_ROS:
     import openai
@@ -49,20 +49,9 @@ ASK = 'What is the weather? {"city": "Oslo"}'
 
 @pytest.fixture(scope='module')
 def gateway() -> Iterator[Gateway]:
-    port = free_port()
-    with FakeVlmServer() as server, module_harness(
-            'gwt', base_url=server.base_url, caption_period=0.0, gateway_port=port,
-            max_concurrent_requests=2, request_timeout=5.0) as harness:
-        camera = make_image(solid(GREEN, 320, 240), 'rgb8', stamp_sec=3)
-        with harness.streaming(camera, rate=20.0):
-            yield Gateway(harness, server, port)
-
-
-@pytest.fixture(autouse=True)
-def server_reset(gateway: Gateway) -> Iterator[None]:
-    yield
-    gateway.server.state.tool_calls, gateway.server.state.call_every_tool = True, False
-    assert gateway.harness.node._describer.slots.in_flight == 0
+    with gateway_on_camera('gwt', make_image(solid(GREEN, 320, 240), 'rgb8', stamp_sec=3)) \
+            as gateway:
+        yield gateway
 
 
 def calls_of(response: Any) -> list[Any]:
