@@ -20,8 +20,10 @@ import time
 from conftest import FakeImage, mean_rgb
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.core.settings import settings_from
+from jetson_vlm_ros.model import vlm_client
 from jetson_vlm_ros.model.scene_describer import (
     BusyError, DescribeError, Frame, RequestSlots, SceneDescriber)
+from jetson_vlm_ros.model.vlm_client import VlmClosedError
 import numpy as np
 import pytest
 
@@ -286,3 +288,32 @@ def test_close_ends_a_hung_request_at_once(server):
     assert time.monotonic() - closed_at < 2
     assert 'shutting down' in outcome['error']
     assert describer.slots.in_flight == 0
+
+
+def test_close_does_not_wait_for_a_client_being_built(server):
+    # The first client imports openai (seconds on a busy Jetson): a stop at start-up used to
+    # wait for it, holding the client lock (a SIGTERM then took over 10 s on a loaded machine).
+    describer = SceneDescriber(SOURCE, 1)
+    outcome = {}
+    building = threading.Event()
+
+    def build() -> None:
+        building.set()
+        try:
+            outcome['client'] = describer.client_for(settings(server))
+        except VlmClosedError as error:
+            outcome['error'] = str(error)
+
+    with vlm_client._openai_lock:  # held: the client's construction waits here
+        thread = threading.Thread(target=build)
+        thread.start()
+        building.wait(5)
+        closed = threading.Event()
+        closer = threading.Thread(target=lambda: (describer.close(), closed.set()))
+        closer.start()
+        assert closed.wait(10), 'close() waited for the client under construction'
+    thread.join(10)
+    assert 'client' not in outcome
+    assert 'shutting down' in outcome['error']
+    with pytest.raises(DescribeError, match='shutting down'):
+        describer.describe(frame(), 'after', settings(server))

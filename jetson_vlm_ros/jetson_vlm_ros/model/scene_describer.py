@@ -33,7 +33,7 @@ from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.frames.image_conversion import ImageConversionError
 from jetson_vlm_ros.frames.image_encoding import encode_image_message, EncodedImage
 from jetson_vlm_ros.model.streaming import Cancellation, StreamCancelled
-from jetson_vlm_ros.model.vlm_client import VlmClient, VlmError, VlmRequest
+from jetson_vlm_ros.model.vlm_client import VlmClient, VlmClosedError, VlmError, VlmRequest
 
 # (message, max_size, jpeg_quality) -> JPEG; raises ImageConversionError.
 ImageEncoder = Callable[[Any, int, int], EncodedImage]
@@ -159,27 +159,40 @@ class SceneDescriber:
         self._client: Optional[VlmClient] = None
         self._client_key: Optional[tuple[str, str, float]] = None
         self._client_lock = threading.Lock()
+        self._closed = False
 
     def close(self) -> None:
         """End waiting requests now (they fail with 'shutting down') and close connections."""
         self._workers.close()
         if self._encode_pool is not None:
             self._encode_pool.shutdown(wait=False)
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        with self._client_lock:  # never held while a client is built (see client_for)
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def client_for(self, settings: VlmSettings) -> VlmClient:
         """Return the shared client, rebuilt only when the server settings changed."""
         key = (settings.base_url, settings.api_key, settings.request_timeout)
         with self._client_lock:
-            client = self._client
-            if client is None or self._client_key != key:
-                # The old client is left to the garbage collector rather than closed:
-                # another thread may still be mid-request on it.
-                client = VlmClient(settings.base_url, settings.api_key, settings.request_timeout)
-                self._client, self._client_key = client, key
+            if self._closed:
+                raise VlmClosedError('the VLM client was closed (shutting down)')
+            if self._client is not None and self._client_key == key:
+                return self._client
+        # Built without the lock: the first one imports openai (seconds on a busy Jetson),
+        # and close() at shutdown must not wait for that.
+        client = VlmClient(settings.base_url, settings.api_key, settings.request_timeout)
+        with self._client_lock:
+            if self._closed:
+                client.close()
+                raise VlmClosedError('the VLM client was closed (shutting down)')
+            if self._client is not None and self._client_key == key:
+                client.close()  # another thread built one meanwhile: use that one
+                return self._client
+            # An old client is left to the garbage collector rather than closed: another
+            # thread may still be mid-request on it.
+            self._client, self._client_key = client, key
             return client
 
     def check_frame(self, frame: Optional[Frame], settings: VlmSettings,
@@ -254,7 +267,10 @@ class SceneDescriber:
             prepare_started = time.monotonic()
             request, images = self.prepare_request(
                 frames, prompt, settings, started, image_name, response_format)
-            client = self.client_for(settings)
+            try:
+                client = self.client_for(settings)
+            except VlmClosedError:
+                raise DescribeError('vlm_node is shutting down') from None
             if on_text is None:
                 def call() -> str:
                     return client.complete(request)

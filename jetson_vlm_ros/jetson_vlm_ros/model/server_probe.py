@@ -71,8 +71,8 @@ class ServerProbe:
     def check_now(self) -> None:
         """Run one check (and the warm-up, if due) on the calling thread."""
         settings = self._settings()
-        client = self._client_for(settings)
         try:
+            client = self._client_for(settings)
             models = client.list_models(min(settings.request_timeout, CHECK_TIMEOUT))
         except VlmError as error:
             self._health.check_failed(str(error))

@@ -47,9 +47,9 @@ class StartupServerCheck:
         self._timer.cancel()
         self._node.destroy_timer(self._timer)
         settings = self._settings()
-        client = self._describer.client_for(settings)
         log = self._node.get_logger()
         try:
+            client = self._describer.client_for(settings)
             models = client.list_models(min(settings.request_timeout, SERVER_CHECK_TIMEOUT))
         except VlmClosedError:
             return  # the node is being destroyed: nothing to tell the operator
