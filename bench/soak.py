@@ -225,7 +225,7 @@ def main() -> int:
     cpu_per_s = (last['cpu'] - settled['cpu']) / max(1e-9, last['t'] - settled['t'])
     print(f"\nsoak: {last['t'] / 60:.1f} min of 1920x1080 rgb8 at 30 Hz ({sent} frames sent), "
           f'captions every 1 s, a describe_scene call every {args.call_period:g} s '
-          f"(latest / 4 frames over the history / 3 frames 1 s apart); node CPU "
+          f'(latest / 4 frames over the history / 3 frames 1 s apart); node CPU '
           f'{cpu_per_s:.2f} s/s after {args.settle_minutes:g} min; load average '
           + ' '.join(f'{v:.1f}' for v in os.getloadavg()) + f' on {os.cpu_count()} CPUs')
     print(f"calls: {calls['ok']} succeeded ({calls['multi-frame ok']} multi-frame, each with "
@@ -239,7 +239,7 @@ def main() -> int:
           f"{last['rss']:.1f} | {growth:+.1f} | "
           f"{'yes' if checks['rss'] else 'NO'} (< +{RSS_GROWTH_LIMIT_MB:g}) |")
     for key, label in (('threads', 'threads'), ('fds', 'open fds')):
-        print(f"| {label} | {settled[key]} | {max(s[key] for s in later)} | {last[key]} | "
+        print(f'| {label} | {settled[key]} | {max(s[key] for s in later)} | {last[key]} | '
               f"{last[key] - settled[key]:+d} | {'yes' if checks[key] else 'NO'} (no growth) |")
     step = max(1, len(samples) // 10)
     shown = samples[::step] + ([last] if (len(samples) - 1) % step else [])
