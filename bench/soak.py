@@ -31,6 +31,7 @@ end, threads and fds did not grow, and no call failed that should not have; exit
 
 import argparse
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -46,7 +47,6 @@ setup_environment()
 
 from fake_vlm_server import FakeVlmServer, ServerState  # noqa: E402 - after sys.path
 from jetson_vlm_interfaces.srv import DescribeScene  # noqa: E402
-from package_modules import PACKAGE_MODULES  # noqa: E402
 import psutil  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -75,8 +75,9 @@ class Soak:
         self.server = FakeVlmServer().start()
         namespace = f'/soak{os.getpid()}'
         self.log = tempfile.TemporaryFile('w+')
+        # node_probe.py runs vlm_node's main() and prints the node's frame count at exit.
         self.node_process = subprocess.Popen(
-            [sys.executable, '-m', PACKAGE_MODULES['vlm_node'], '--ros-args',
+            [sys.executable, os.path.join(BENCH_DIR, 'node_probe.py'), '--ros-args',
              '-r', f'__ns:={namespace}', '-p', f'base_url:={self.server.base_url}',
              '-p', 'caption_period:=1.0', '-p', 'request_timeout:=10.0'],
             stdout=self.log, stderr=subprocess.STDOUT)
@@ -207,6 +208,8 @@ def main() -> int:
     finally:
         soak.close()
     sent = (soak.camera.events[-1] if soak.camera.events else {}).get('sent', 0)
+    received = next((json.loads(line)['received'] for line in soak.output().splitlines()
+                     if line.startswith('{"received"')), -1)
 
     if args.csv:
         with open(args.csv, 'w', newline='') as out:
@@ -223,7 +226,8 @@ def main() -> int:
     }
     calls = soak.calls
     cpu_per_s = (last['cpu'] - settled['cpu']) / max(1e-9, last['t'] - settled['t'])
-    print(f"\nsoak: {last['t'] / 60:.1f} min of 1920x1080 rgb8 at 30 Hz ({sent} frames sent), "
+    print(f"\nsoak: {last['t'] / 60:.1f} min of 1920x1080 rgb8 at 30 Hz ({sent} frames sent, "
+          f'{received} received by the node), '
           f'captions every 1 s, a describe_scene call every {args.call_period:g} s '
           f'(latest / 4 frames over the history / 3 frames 1 s apart); node CPU '
           f'{cpu_per_s:.2f} s/s after {args.settle_minutes:g} min; load average '
