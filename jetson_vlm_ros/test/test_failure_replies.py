@@ -62,11 +62,11 @@ def test_failed_goal_names_the_frames_and_the_time_until_failure(make_harness):
                            max_image_age=0.0)
     publish_until_received(harness, make_image(solid(RED), stamp_sec=4))
     client = harness.action_client(DescribeScene, 'describe_scene')
-    wait_for(lambda: client.wait_for_server(timeout_sec=0.1), 10.0, 'the describe_scene action')
+    wait_for(lambda: client.wait_for_server(timeout_sec=0.1), 30.0, 'the describe_scene action')
     sent = client.send_goal_async(DescribeScene.Goal())
-    handle = wait_for(lambda: sent.done() and sent.result(), 10.0, 'the goal to be accepted')
+    handle = wait_for(lambda: sent.done() and sent.result(), 30.0, 'the goal to be accepted')
     result_future = handle.get_result_async()
-    wait_for(result_future.done, 10.0, 'the goal result')
+    wait_for(result_future.done, 30.0, 'the goal result')
     response = result_future.result()
     assert response.status == GoalStatus.STATUS_ABORTED
     result = response.result

@@ -104,8 +104,9 @@ def leak_run() -> LeakRun:
             run.answers[case] = future.result()
 
         with publishing(publisher, make_image(solid(RED), stamp_sec=5), rate=10):
+            # A caption says a frame has arrived: the 'ok' call then has one to describe.
+            wait_for(lambda: run.captions, 30.0, 'a caption')
             ask('ok', lambda: None)
-            wait_for(lambda: run.captions, 5.0, 'a caption')
             ask('401', lambda: setattr(server, 'state', ServerState(
                 behaviour='status', status=401,
                 status_body='{"error": {"message": "invalid api key"}}')))
