@@ -25,7 +25,7 @@ import yaml
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(PACKAGE_ROOT, 'launch', 'vlm.launch.py')
 ARGUMENTS = {'image_topic', 'params_file', 'model', 'base_url', 'image_transport', 'namespace',
-             'fastdds_profile', 'log_level', 'gateway_port'}
+             'fastdds_profile', 'log_level', 'gateway_port', 'cameras', 'camera_topics'}
 
 
 def launch_source() -> str:
