@@ -17,7 +17,7 @@
 import re
 
 from conftest import (
-    GREEN, HAVE_ROS, make_image, publishing, RED, requires_ros, solid, wait_for)
+    GREEN, HAVE_ROS, make_image, publishing, RED, requires_ros, solid, start_node, wait_for)
 from jetson_vlm_ros.core.settings import settings_from, SettingsError
 from jetson_vlm_ros.model.scene_describer import DescribeError
 from jetson_vlm_ros.model.scene_question import choose_cameras
@@ -31,8 +31,8 @@ if HAVE_ROS:
     from std_srvs.srv import SetBool
 
 # Two cameras told apart by colour and size (the fake server reports both per image).
-FRONT = dict(rgb=RED, size=(64, 48), stamp=11)
-REAR = dict(rgb=GREEN, size=(96, 72), stamp=22)
+FRONT = {'rgb': RED, 'size': (64, 48), 'stamp': 11}
+REAR = {'rgb': GREEN, 'size': (96, 72), 'stamp': 22}
 
 
 def frame(camera: dict) -> 'Image':
@@ -55,7 +55,8 @@ def publisher(harness, name: str):
 
 def assert_seen(image, camera: dict) -> None:
     assert (image.width, image.height) == camera['size']
-    assert all(abs(got - want) <= 8 for got, want in zip(image.mean_rgb, camera['rgb']))
+    assert all(abs(got - want) <= 8
+               for got, want in zip(image.mean_rgb, camera['rgb'], strict=True))
 
 
 # --- the parameter and the request field, without ROS ------------------------------------
@@ -139,7 +140,7 @@ def test_one_question_sees_the_cameras_asked_in_order_labelled(make_harness, ser
     assert [label.split(', ')[:2] for label in labels] == [
         ["Camera 'front'", 'frame 1 of 2'], ["Camera 'front'", 'frame 2 of 2'],
         ["Camera 'rear'", 'frame 1 of 2'], ["Camera 'rear'", 'frame 2 of 2']]
-    for image, camera in zip(server.requests[3].images, [FRONT, FRONT, REAR, REAR]):
+    for image, camera in zip(server.requests[3].images, [FRONT, FRONT, REAR, REAR], strict=True):
         assert_seen(image, camera)
 
 
@@ -234,3 +235,11 @@ def test_compressed_transport_per_camera(make_harness, server):
     assert [c.topic for c in harness.node._cameras.cameras] == [
         f'{harness.namespace}/front/image/compressed',
         f'{harness.namespace}/rear/image/compressed']
+
+
+@requires_ros
+def test_a_node_with_bad_cameras_does_not_start():
+    process = start_node('-p', 'cameras:=[front, rear, front]')
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2, output
+    assert 'cannot start' in output and 'names a camera twice: front' in output, output
