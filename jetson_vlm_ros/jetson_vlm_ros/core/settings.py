@@ -20,8 +20,8 @@ start-up and at run time, so the rules live in one place that tests can read wit
 """
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Mapping, Optional, Union
 import re
+from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
 from jetson_vlm_ros.gateway.gateway_guard import host_entry_problem, origin_entry_problem

@@ -89,4 +89,3 @@ class CameraSet:
             if then is not None:
                 then(frame, kept)
         return on_frame
-

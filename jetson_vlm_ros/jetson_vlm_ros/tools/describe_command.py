@@ -68,7 +68,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help="'json' for a JSON answer, or a JSON Schema the answer must match")
     parser.add_argument('-c', '--camera', action='append', default=[], dest='cameras',
                         metavar='NAME',
-                        help="ask about this named camera (repeat for several, in one model "
+                        help='ask about this named camera (repeat for several, in one model '
                              "call; 'all': every camera; default: the node's default camera)")
     arguments = parser.parse_args(argv)
     if arguments.timeout <= 0 or arguments.server_timeout <= 0:
