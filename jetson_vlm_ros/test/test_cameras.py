@@ -191,7 +191,7 @@ def test_impossible_questions_fail_at_once_naming_the_cameras(make_harness, serv
 
 @requires_ros
 def test_a_silent_camera_fails_the_question_naming_it_and_its_age(make_harness, server):
-    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=0.5,
+    harness = make_harness(base_url=server.base_url, caption_period=0.0, max_image_age=1.0,
                            cameras=['front', 'rear', 'left'])
     cameras = cameras_of(harness)
     with publishing(publisher(harness, 'front'), frame(FRONT), 30.0):
@@ -199,17 +199,17 @@ def test_a_silent_camera_fails_the_question_naming_it_and_its_age(make_harness, 
             wait_for(lambda: cameras['rear'].latest_frame, 10.0, 'a frame from rear')
         # rear stopped: wait (by the node's own clock) until its latest frame is stale.
         wait_for(lambda: cameras['front'].latest_frame.received_at
-                 > cameras['rear'].latest_frame.received_at + 0.6, 10.0,
-                 'front frames 0.6 s newer than rear')
+                 > cameras['rear'].latest_frame.received_at + 1.1, 10.0,
+                 'front frames 1.1 s newer than rear')
         stale = describe(harness, cameras=['front', 'rear'])
         never = describe(harness, cameras=['front', 'left'])
         front_alone = describe(harness, cameras=['front'])
     assert not stale.success
     match = re.fullmatch(r"camera 'rear': the latest image on '.*/rear/image' is (\d+\.\d) s "
-                         r'old, older than max_image_age \(0\.5 s\): is the camera still '
+                         r'old, older than max_image_age \(1 s\): is the camera still '
                          r'publishing\?', stale.error)
     assert match, stale.error
-    assert float(match.group(1)) >= 0.5
+    assert float(match.group(1)) >= 1.0
     assert not never.success
     assert never.error == f"camera 'left': no image received yet on '{cameras['left'].topic}'"
     assert front_alone.success, front_alone.error  # the cameras not asked about do not matter
