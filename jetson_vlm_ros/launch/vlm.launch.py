@@ -22,11 +22,21 @@ from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+import yaml
 
 # Launch arguments that, when given, override the same parameter of the params file.
 PARAMETER_ARGUMENTS = ('model', 'base_url', 'image_transport', 'gateway_port')
 # Launch arguments are strings; these parameters are integers.
 INTEGER_ARGUMENTS = ('gateway_port',)
+
+
+def camera_list(text: str) -> list[str]:
+    """Read the cameras argument, a YAML list ('[front, rear]') or one name, into a list."""
+    value = yaml.safe_load(text)
+    value = [value] if isinstance(value, str) else value
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValueError(f"cameras:={text!r}: expected a list of names, e.g. '[front, rear]'")
+    return value
 
 
 def _vlm_node(context: LaunchContext) -> list[Node]:
@@ -35,6 +45,15 @@ def _vlm_node(context: LaunchContext) -> list[Node]:
         value = LaunchConfiguration(name).perform(context)
         if value:
             overrides[name] = int(value) if name in INTEGER_ARGUMENTS else value
+    cameras = camera_list(LaunchConfiguration('cameras').perform(context) or '[]')
+    if cameras:  # a string array parameter; an empty list would have no type
+        overrides['cameras'] = cameras
+    topics = camera_list(LaunchConfiguration('camera_topics').perform(context) or '[]')
+    if topics and len(topics) != len(cameras):
+        raise ValueError(f'camera_topics names {len(topics)} topics for {len(cameras)} cameras')
+    remappings = [('image', LaunchConfiguration('image_topic'))]
+    remappings += [(f'{name}/image', topic)  # none when camera_topics is empty
+                   for name, topic in zip(cameras, topics, strict=False)]
     # The profile goes into the node's environment only (FASTRTPS_ or FASTDDS_ name, as the
     # distribution's Fast DDS reads it); a path that is not a file stops the launch.
     environment = profile_environment(LaunchConfiguration('fastdds_profile').perform(context))
@@ -44,7 +63,7 @@ def _vlm_node(context: LaunchContext) -> list[Node]:
         name='vlm_node',
         namespace=LaunchConfiguration('namespace'),
         parameters=[LaunchConfiguration('params_file'), overrides],
-        remappings=[('image', LaunchConfiguration('image_topic'))],
+        remappings=remappings,
         arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
         output='screen',
         emulate_tty=True,
@@ -78,6 +97,16 @@ def generate_launch_description() -> LaunchDescription:
             'gateway_port', default_value='',
             description='Port of the OpenAI-compatible HTTP gateway on 127.0.0.1 (see README: '
                         'Gateway), e.g. 8080; 0 turns it off; empty: from params_file'),
+        DeclareLaunchArgument(
+            'cameras', default_value='',
+            description="Named cameras, e.g. '[front, rear]': each subscribes NAME/image "
+                        '(see camera_topics); the first is the default camera; empty: one '
+                        'camera on image_topic'),
+        DeclareLaunchArgument(
+            'camera_topics', default_value='',
+            description="Topics of the named cameras, same order, e.g. '[/front_camera/"
+                        "image_raw, /rear_camera/image_raw]' (remapped onto NAME/image); "
+                        'empty: NAME/image as it is'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace for the node, its topics and its service'),

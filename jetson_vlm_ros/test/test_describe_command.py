@@ -120,3 +120,10 @@ def test_options_fill_the_goal_fields():
         ('Which way?', 4, 0.5, 'json')
     plain = goal_from(parse_arguments(['Door?']))
     assert (plain.num_frames, plain.frame_interval, plain.response_format) == (0, 0.0, '')
+
+
+def test_camera_option_repeats_into_the_goal_cameras():
+    from jetson_vlm_ros.tools.describe_command import goal_from, parse_arguments
+    goal = goal_from(parse_arguments(['Anyone behind?', '--camera', 'rear', '-c', 'left']))
+    assert list(goal.cameras) == ['rear', 'left']
+    assert list(goal_from(parse_arguments(['Door?'])).cameras) == []

@@ -25,7 +25,7 @@ import yaml
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH_FILE = os.path.join(PACKAGE_ROOT, 'launch', 'vlm.launch.py')
 ARGUMENTS = {'image_topic', 'params_file', 'model', 'base_url', 'image_transport', 'namespace',
-             'fastdds_profile', 'log_level', 'gateway_port'}
+             'fastdds_profile', 'log_level', 'gateway_port', 'cameras', 'camera_topics'}
 
 
 def launch_source() -> str:
@@ -116,3 +116,43 @@ def test_launch_description_builds_the_node():
         overrides = yaml.safe_load(handle)
     assert overrides == {'/robot1/vlm_node': {'ros__parameters': {
         'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1', 'gateway_port': 8080}}}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec('launch_ros') is None,
+    reason='ROS 2 launch / launch_ros not installed (not on PyPI; comes with a ROS 2 install)')
+def test_cameras_arguments_set_the_parameter_and_remap_each_camera():
+    from launch import LaunchContext
+    from launch.actions import OpaqueFunction
+    spec = importlib.util.spec_from_file_location('vlm_launch', LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    context = LaunchContext()
+    context.launch_configurations.update({
+        'cameras': '[front, rear]',
+        'camera_topics': '[/front_camera/image_raw, /rear_camera/image_raw]'})
+    for entity in description.entities:
+        if not isinstance(entity, OpaqueFunction):
+            entity.visit(context)
+    function = next(e for e in description.entities if isinstance(e, OpaqueFunction))
+    node = function.execute(context)[0]
+    node._perform_substitutions(context)
+    assert node.expanded_remapping_rules == [
+        ('image', '/camera/image_raw'), ('front/image', '/front_camera/image_raw'),
+        ('rear/image', '/rear_camera/image_raw')]
+    cmd = node.cmd
+    from launch.utilities import perform_substitutions
+    context.extend_locals({'ros_specific_arguments': {'name': '__node:=vlm_node', 'ns': ''}})
+    cmd = [perform_substitutions(context, part) for part in node.cmd]
+    params_files = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--params-file']
+    with open(params_files[1], encoding='utf-8') as handle:
+        overrides = yaml.safe_load(handle)
+    assert list(overrides.values()) == [{'ros__parameters': {'cameras': ['front', 'rear']}}]
+
+    assert module.camera_list('front') == ['front']
+    with pytest.raises(ValueError, match='expected a list of names'):
+        module.camera_list('{front: 1}')
+    context.launch_configurations['camera_topics'] = '[/front_camera/image_raw]'
+    with pytest.raises(ValueError, match='camera_topics names 1 topics for 2 cameras'):
+        function.execute(context)

@@ -53,6 +53,7 @@ DOCUMENTED = {
     'max_image_age': (float, 2.0, (0.0, 3600.0), False),
     'max_concurrent_requests': (int, 2, (1, 16), True),
     'image_transport': (str, 'raw', None, True),
+    'cameras': (tuple, (), None, True),
     'diagnostics_period': (float, 1.0, (0.0, 60.0), True),
     'warm_up': (bool, True, None, True),
     'start_enabled': (bool, True, None, True),
@@ -131,7 +132,7 @@ def test_table_matches_settings_fields():
     assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS) + names(LISTS)) == \
         sorted(names(PARAMETERS))
     assert len(FLOATS) == 10 and len(INTS) == 10 and len(STRINGS) == 8 and len(BOOLS) == 4
-    assert len(LISTS) == 3
+    assert len(LISTS) == 4
 
 
 @pytest.mark.parametrize('spec', BOOLS, ids=names(BOOLS))
@@ -159,7 +160,7 @@ def test_defaults_are_settings_from_nothing():
 
 def test_read_only_are_those_read_at_start_up():
     assert [spec.name for spec in PARAMETERS if spec.read_only] == [
-        'max_concurrent_requests', 'image_transport', 'diagnostics_period', 'warm_up',
+        'max_concurrent_requests', 'image_transport', 'cameras', 'diagnostics_period', 'warm_up',
         'start_enabled', 'gateway_port', 'gateway_host', 'gateway_max_body_mb']
 
 

@@ -20,6 +20,7 @@ start-up and at run time, so the rules live in one place that tests can read wit
 """
 
 from dataclasses import dataclass, fields, replace
+import re
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
@@ -50,6 +51,28 @@ def _image_transport(value: str) -> Optional[str]:
 # Like image_transport: 'raw' subscribes `image` (sensor_msgs/Image), 'compressed'
 # subscribes `<image>/compressed` (sensor_msgs/CompressedImage).
 IMAGE_TRANSPORTS = ('raw', 'compressed')
+
+
+# The word that asks about every camera; no camera may be named so.
+ALL_CAMERAS = 'all'
+_NAME_TOKEN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+
+
+def camera_name_problem(name: str) -> Optional[str]:
+    """Return why name cannot name a camera (a relative ROS name, not 'all'), or None."""
+    if name == ALL_CAMERAS:
+        return f"'{ALL_CAMERAS}' is reserved (a request's word for every camera)"
+    if not all(_NAME_TOKEN.fullmatch(token) for token in name.split('/')):
+        return (f"'{name}' is not a relative ROS name (letters, digits and underscores, "
+                f"not starting with a digit, tokens joined by '/')")
+    return None
+
+
+def _cameras(values: tuple[str, ...]) -> Optional[str]:
+    repeated = sorted({name for name in values if values.count(name) > 1})
+    if repeated:
+        return f"names a camera twice: {', '.join(repeated)}"
+    return next(filter(None, map(camera_name_problem, values)), None)
 
 
 def _host(value: str) -> Optional[str]:
@@ -98,6 +121,8 @@ class ParameterSpec:
             return 'a list of host names or addresses'
         if self.check is _origins:
             return "a list of origins like 'http://localhost:3000'"
+        if self.check is _cameras:
+            return 'a list of distinct relative ROS names, e.g. ["front", "rear"]'
         if isinstance(self.default, tuple):
             return 'a list of strings'
         return 'any string'
@@ -157,6 +182,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "'compressed' subscribes `image/compressed` (sensor_msgs/CompressedImage, "
                   'JPEG or PNG, as image_transport publishes it).',
                   read_only=True, check=_image_transport),
+    ParameterSpec('cameras', (),
+                  'Named cameras, e.g. ["front", "rear"]: each subscribes `NAME/image` (or '
+                  '`NAME/image/compressed`), remappable, and requests may name them (cameras '
+                  "field, 'all' for every one). The first is the default camera (requests "
+                  'naming none, captions, alerts, the gateway, diagnostics); empty: one '
+                  'camera on `image`.', read_only=True, check=_cameras),
     ParameterSpec('diagnostics_period', 1.0,
                   'Seconds between /diagnostics messages (camera, vlm server, requests); '
                   '0 turns diagnostics and the periodic server check off.', 0.0, 60.0,
@@ -257,6 +288,7 @@ class VlmSettings:
     max_image_age: float
     max_concurrent_requests: int
     image_transport: str
+    cameras: tuple[str, ...]
     diagnostics_period: float
     warm_up: bool
     start_enabled: bool

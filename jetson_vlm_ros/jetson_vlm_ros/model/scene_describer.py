@@ -81,6 +81,8 @@ class Description:
     prepare_seconds: float = 0.0  # conversion, downsizing and JPEG encoding (all frames)
     model_seconds: float = 0.0  # waiting for the server's answer
     frames: tuple[Frame, ...] = ()  # every frame described, oldest first, when several
+    # The camera of each of all_frames, when the request named cameras.
+    cameras: tuple[str, ...] = ()
 
     @property
     def all_frames(self) -> tuple[Frame, ...]:
@@ -98,6 +100,7 @@ class DescribeError(RuntimeError):
     # The frames the request would have described (oldest first), where it got that far:
     # failure replies name them too (image_stamps). Set by answer_question.
     frames: tuple[Frame, ...] = ()
+    cameras: tuple[str, ...] = ()  # the camera of each frame, when the request named cameras
 
 
 class BusyError(DescribeError):
@@ -248,14 +251,16 @@ class SceneDescriber:
                         image_name: str = 'the latest image',
                         response_format: Optional[dict[str, Any]] = None,
                         on_text: Optional[TextCallback] = None,
-                        cancellation: Optional[Cancellation] = None) -> Description:
+                        cancellation: Optional[Cancellation] = None,
+                        labels: Optional[Sequence[str]] = None) -> Description:
         """
         Describe frames (oldest first) in one request; checked frames only, not counted.
 
         Several frames are sent each after a label with its age ('frame 1 of 4, 3.0 s
-        ago'); image_name names a single frame in errors; response_format is passed to
-        the server as is; on_text and cancellation as for describe(). Raises BusyError when
-        no slot is free, DescribeError on failure.
+        ago'), or after the given labels (one per frame, also for a single frame);
+        image_name names a single frame in errors; response_format is passed to the server
+        as is; on_text and cancellation as for describe(). Raises BusyError when no slot is
+        free, DescribeError on failure.
         """
         started = time.monotonic() if started is None else started
         prompt = prompt if prompt.strip() else settings.prompt
@@ -266,7 +271,7 @@ class SceneDescriber:
         try:
             prepare_started = time.monotonic()
             request, images = self.prepare_request(
-                frames, prompt, settings, started, image_name, response_format)
+                frames, prompt, settings, started, image_name, response_format, labels)
             try:
                 client = self.client_for(settings)
             except VlmClosedError:
@@ -301,13 +306,15 @@ class SceneDescriber:
     def prepare_request(self, frames: Sequence[Frame], prompt: str, settings: VlmSettings,
                         now: float, image_name: str = 'the latest image',
                         response_format: Optional[dict[str, Any]] = None,
+                        labels: Optional[Sequence[str]] = None,
                         ) -> tuple[VlmRequest, list[EncodedImage]]:
         """Encode the frames and build the request; raise DescribeError for a bad frame."""
-        several = len(frames) > 1
-        labels = frame_labels(frames, now) if several else [image_name]
+        several = len(frames) > 1 or labels is not None  # sent as labelled images
+        if labels is None:
+            labels = frame_labels(frames, now) if several else [image_name]
 
         def encode(index: int) -> EncodedImage:
-            return self.encode(frames[index], settings, labels[index])
+            return self.encode(frames[index], settings, labels[index].rstrip(':'))
 
         # Frames the history stored prepared cost a copy, no pool hand-over: only the frames
         # still raw (the latest, any not yet prepared) are worth encoding in parallel.

@@ -22,13 +22,13 @@ defaults mean the single-frame behaviour (the latest frame, a text answer).
 
 from dataclasses import dataclass, replace
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from jetson_vlm_ros.core.settings import VlmSettings
+from jetson_vlm_ros.core.settings import ALL_CAMERAS, VlmSettings
 from jetson_vlm_ros.frames.frame_selection import (
-    check_frame_request, select_caption_frames, select_frames)
+    check_frame_request, FrameSelectionError, select_caption_frames, select_frames)
 from jetson_vlm_ros.model.scene_describer import (
-    DescribeError, Description, Frame, SceneDescriber, TextCallback)
+    DescribeError, Description, Frame, frame_labels, SceneDescriber, TextCallback)
 from jetson_vlm_ros.model.streaming import Cancellation
 from jetson_vlm_ros.model.structured_answer import parse_response_format
 
@@ -42,6 +42,15 @@ class SceneQuestion:
     frame_interval: float = 0.0  # seconds between frames; 0: spread over the history
     image: Any = None  # a sensor_msgs/Image to describe instead of the camera's, or None
     response_format: str = ''  # '' text, 'json', or a JSON Schema
+    cameras: tuple[str, ...] = ()  # named cameras to ask about; () the default, 'all' every one
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """A named camera as a request sees it: its topic and its frame history, oldest first."""
+
+    topic: str
+    history: Sequence[Frame]
 
 
 def question_from_request(request: Any) -> SceneQuestion:
@@ -54,7 +63,8 @@ def question_from_request(request: Any) -> SceneQuestion:
         num_frames=int(getattr(request, 'num_frames', 0)),
         frame_interval=float(getattr(request, 'frame_interval', 0.0)),
         image=image,
-        response_format=str(getattr(request, 'response_format', '')))
+        response_format=str(getattr(request, 'response_format', '')),
+        cameras=tuple(getattr(request, 'cameras', ())))
 
 
 def answer_question(describer: SceneDescriber, question: SceneQuestion,
@@ -99,6 +109,86 @@ def answer_question(describer: SceneDescriber, question: SceneQuestion,
         return replace(description, text=answer_format.check(description.text))
 
     return describer.counted(run)
+
+
+def choose_cameras(asked: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Return the cameras a request names ('all': every one), or raise DescribeError."""
+    if not names:
+        raise DescribeError(
+            'this node has no named cameras (cameras parameter): leave the cameras field empty')
+    if ALL_CAMERAS in asked:
+        if len(asked) > 1:
+            raise DescribeError(f"'{ALL_CAMERAS}' asks about every camera: name no other")
+        return list(names)
+    unknown = [name for name in asked if name not in names]
+    if unknown:
+        raise DescribeError(
+            f"unknown camera {', '.join(repr(name) for name in unknown)}: this node's cameras "
+            f"are {', '.join(names)} (or '{ALL_CAMERAS}')")
+    repeated = sorted({name for name in asked if asked.count(name) > 1})
+    if repeated:
+        raise DescribeError(f"camera named twice: {', '.join(repeated)}")
+    return list(asked)
+
+
+def answer_across_cameras(describer: SceneDescriber, question: SceneQuestion,
+                          cameras: Mapping[str, CameraView], settings: VlmSettings,
+                          started: Optional[float] = None,
+                          on_text: Optional[TextCallback] = None,
+                          cancellation: Optional[Cancellation] = None) -> Description:
+    """
+    Describe the frames of every camera question.cameras names in one model call.
+
+    Camera by camera in the order asked, each camera's frames oldest first, each image after
+    a label naming its camera ("Camera 'front':"). Any camera without a recent frame fails
+    the whole request, naming the camera and the frame's age: an answer about the cameras
+    asked must not quietly leave one out. Counted in the describer's stats.
+    """
+    def run() -> Description:
+        now = time.monotonic() if started is None else started
+        answer_format = parse_response_format(question.response_format)
+        if question.image is not None:
+            raise DescribeError('a given image is described alone: leave cameras empty with it')
+        chosen = choose_cameras(question.cameras, list(cameras))
+        check_frame_request(question.num_frames, question.frame_interval, settings.max_frames)
+        per_camera = max(1, question.num_frames)
+        if per_camera * len(chosen) > settings.max_frames:
+            raise FrameSelectionError(
+                f'{per_camera} frame(s) from each of {len(chosen)} cameras is '
+                f'{per_camera * len(chosen)} images, more than max_frames '
+                f'({settings.max_frames}); ask for fewer frames or cameras, or raise max_frames')
+        frames: list[Frame] = []
+        labels: list[str] = []
+        names: list[str] = []
+        for name in chosen:
+            view = cameras[name]
+            latest = view.history[-1] if view.history else None
+            try:
+                describer.check_frame(latest, settings, now, view.topic)
+                selected = select_frames(view.history, question.num_frames,
+                                         question.frame_interval)
+            except DescribeError as error:
+                raise type(error)(f"camera '{name}': {error}") from None
+            frames += selected
+            names += [name] * len(selected)
+            labels += _camera_labels(name, selected, now)
+        try:
+            description = describer.describe_frames(
+                frames, question.prompt, settings, now, 'the latest images',
+                answer_format.server_parameter(), on_text, cancellation, labels)
+        except DescribeError as error:
+            error.frames, error.cameras = tuple(frames), tuple(names)
+            raise
+        return replace(description, text=answer_format.check(description.text),
+                       frames=tuple(frames), cameras=tuple(names))
+
+    return describer.counted(run)
+
+
+def _camera_labels(name: str, frames: Sequence[Frame], now: float) -> list[str]:
+    if len(frames) == 1:
+        return [f"Camera '{name}':"]
+    return [f"Camera '{name}', {label}:" for label in frame_labels(frames, now)]
 
 
 def _frames_if_selectable(history: Sequence[Frame], question: SceneQuestion

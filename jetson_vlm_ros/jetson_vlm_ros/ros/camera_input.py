@@ -62,8 +62,10 @@ class CameraInput:
     """Subscribes the camera while enabled and keeps its latest frame and frame history."""
 
     def __init__(self, node: Node, settings: Callable[[], VlmSettings],
-                 frame_arrived: FrameListener, enabled_changed: Callable[[bool], None]) -> None:
+                 frame_arrived: FrameListener, enabled_changed: Callable[[bool], None],
+                 name: str = '', enable_service: bool = True) -> None:
         self._node = node
+        self.name = name  # '' for the single unnamed camera on `image`
         self._settings = settings
         self._frame_arrived = frame_arrived
         self._enabled_changed = enabled_changed
@@ -71,20 +73,22 @@ class CameraInput:
         self.latest_frame: Optional[Frame] = None
         self.history = FrameHistory(current.history_size, current.history_seconds)
         self.frames_received = 0
+        base = f'{name}/image' if name else 'image'  # relative: remappable, namespaced
         if current.image_transport == 'compressed':
             # As image_transport names it: the resolved (remapped) base topic + /compressed.
             self._type = CompressedImage
-            self.topic = node.resolve_topic_name('image') + '/compressed'
+            self.topic = node.resolve_topic_name(base) + '/compressed'
         else:
-            self._type, self.topic = Image, node.resolve_topic_name('image')
+            self._type, self.topic = Image, node.resolve_topic_name(base)
         self.subscription = None
         self._qos: Optional[QoSProfile] = None
         self._subscribed_at = time.monotonic()
         self.enabled = current.start_enabled
         if self.enabled:
             self.subscribe()
-        # false pauses the camera, captions and requests; true resumes them.
-        self._enable_service = node.create_service(SetBool, 'enable', self._on_enable)
+        if enable_service:  # one per node; it pauses the other cameras through enabled_changed
+            # false pauses the camera, captions and requests; true resumes them.
+            self._enable_service = node.create_service(SetBool, 'enable', self._on_enable)
 
     def subscribe(self) -> None:
         """Subscribe the camera (the first time, with the qos_overrides parameters)."""
@@ -126,18 +130,24 @@ class CameraInput:
         kept = self.history.add(self.latest_frame)
         self._frame_arrived(self.latest_frame, kept)
 
+    def set_enabled(self, enabled: bool) -> bool:
+        """Subscribe or unsubscribe the camera; return whether that changed anything."""
+        if enabled == self.enabled:
+            return False
+        self.enabled = enabled
+        if enabled:
+            self.subscribe()
+        else:
+            # Destroying the subscription stops frame delivery: no CPU for the camera.
+            self._node.destroy_subscription(self.subscription)
+            self.subscription = None
+            self.latest_frame = None
+            self.history.clear()  # paused: no old frames described later, none held
+        return True
+
     def _on_enable(self, request: SetBool.Request, response: SetBool.Response
                    ) -> SetBool.Response:
-        if request.data != self.enabled:
-            self.enabled = request.data
-            if request.data:
-                self.subscribe()
-            else:
-                # Destroying the subscription stops frame delivery: no CPU for the camera.
-                self._node.destroy_subscription(self.subscription)
-                self.subscription = None
-                self.latest_frame = None
-                self.history.clear()  # paused: no old frames described later, none held
+        if self.set_enabled(request.data):
             self._enabled_changed(request.data)
             self._node.get_logger().info('enabled' if request.data else
                                          'disabled: camera unsubscribed, captions stopped, '

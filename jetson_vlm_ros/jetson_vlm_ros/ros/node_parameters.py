@@ -21,7 +21,7 @@ so a rejected set names the parameter and what it accepts; the node's parts hear
 accepted change through listeners.
 """
 
-from typing import Callable
+from typing import Any, Callable
 
 from jetson_vlm_ros.core.settings import (
     PARAMETERS, PARAMETERS_BY_NAME, ParameterSpec, settings_from, SettingsError, VlmSettings)
@@ -81,13 +81,19 @@ def declare_parameters(node: Node) -> VlmSettings:
     """Declare every parameter on node; return the settings, or raise SettingsError."""
     for spec in PARAMETERS:
         _declare(node, spec)
-    declared_ints = [p for p in node.get_parameters([s.name for s in PARAMETERS])
-                     if is_int_for_double(p)]
+    declared_ints = [p for p in node.get_parameters(
+        [s.name for s in PARAMETERS if not isinstance(s.default, tuple)]) if is_int_for_double(p)]
     if declared_ints:
         node.set_parameters(doubles_as_doubles(declared_ints))
     # Raises SettingsError naming the parameter: the node does not start on bad config.
-    return settings_from(
-        {spec.name: node.get_parameter(spec.name).value for spec in PARAMETERS})
+    return settings_from({spec.name: _value(node, spec) for spec in PARAMETERS})
+
+
+def _value(node: Node, spec: ParameterSpec) -> Any:
+    try:
+        return node.get_parameter(spec.name).value
+    except ParameterUninitializedException:  # a read-only string array left unset: []
+        return spec.default
 
 
 def _declare(node: Node, spec: ParameterSpec) -> None:
@@ -100,6 +106,8 @@ def _declare(node: Node, spec: ParameterSpec) -> None:
     try:
         node.get_parameter(spec.name)
     except ParameterUninitializedException:
+        if spec.read_only:
+            return  # cannot be set now; read as its default (_value)
         node.set_parameters([Parameter(
             spec.name, Parameter.Type.STRING_ARRAY, list(spec.default))])
 

@@ -28,9 +28,9 @@ from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.model.scene_describer import (
     CancelledError, DescribeError, SceneDescriber, TextCallback)
 from jetson_vlm_ros.model.scene_question import (
-    answer_question, question_from_request, SceneQuestion)
+    answer_across_cameras, answer_question, question_from_request, SceneQuestion)
 from jetson_vlm_ros.model.streaming import Cancellation
-from jetson_vlm_ros.ros.camera_input import CameraInput
+from jetson_vlm_ros.ros.camera_set import CameraSet
 from jetson_vlm_ros.ros.captions import Captions, log_request
 from rclpy.node import Node
 
@@ -41,12 +41,13 @@ DISABLED_ERROR = ('vlm_node is disabled: call its enable service (std_srvs/SetBo
 class SceneAnswers:
     """Answers describe_scene questions about the camera's frames with the describer."""
 
-    def __init__(self, node: Node, describer: SceneDescriber, camera: CameraInput,
+    def __init__(self, node: Node, describer: SceneDescriber, cameras: CameraSet,
                  settings: Callable[[], VlmSettings], captions: Captions,
                  closing: Callable[[], bool]) -> None:
         self._node = node
         self._describer = describer
-        self._camera = camera
+        self._cameras = cameras
+        self._camera = cameras.default
         self._settings = settings
         self._captions = captions
         self._closing = closing  # destroy_node() has begun
@@ -73,10 +74,17 @@ class SceneAnswers:
             answer.latency = time.monotonic() - started
             return answer
         frame = self._camera.latest_frame
+        # Named cameras: the default camera's name for each image of a request naming none.
+        default_name = [self._camera.name] if self._camera.name and not question.image else []
         try:
-            description = answer_question(
-                self._describer, question, self._camera.history.frames(), settings,
-                on_text=on_text, cancellation=cancellation)
+            if question.cameras:
+                description = answer_across_cameras(
+                    self._describer, question, self._cameras.views(), settings,
+                    on_text=on_text, cancellation=cancellation)
+            else:
+                description = answer_question(
+                    self._describer, question, self._camera.history.frames(), settings,
+                    on_text=on_text, cancellation=cancellation)
         except Exception as error:  # noqa: B902 - a request is answered, whatever went wrong
             if not isinstance(error, DescribeError):
                 self._node.get_logger().error(f'describe_scene: unexpected {error!r}')
@@ -89,6 +97,8 @@ class SceneAnswers:
             # The frames it would have described (none when it failed before choosing).
             frames = getattr(error, 'frames', ())
             answer.image_stamps = [f.message.header.stamp for f in frames]
+            answer.image_cameras = list(getattr(error, 'cameras', ())) or default_name * len(
+                frames)
             if frames:
                 answer.image_stamp = frames[-1].message.header.stamp
             elif question.image is not None:
@@ -102,6 +112,8 @@ class SceneAnswers:
         answer.description = description.text
         answer.image_stamp = description.frame.message.header.stamp
         answer.image_stamps = [f.message.header.stamp for f in description.all_frames]
+        answer.image_cameras = list(description.cameras) or default_name * len(
+            answer.image_stamps)
         answer.latency = description.latency
         if settings.caption_image_answers:
             self._captions.publish_image(description)

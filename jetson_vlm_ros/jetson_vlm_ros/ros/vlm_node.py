@@ -36,11 +36,11 @@ from typing import Any, Optional
 from jetson_vlm_interfaces.srv import DescribeScene
 from jetson_vlm_ros.core.settings import SettingsError
 from jetson_vlm_ros.frames.frame_memory import keep_freed_frames_in_process
-from jetson_vlm_ros.frames.history_preparation import HistoryPreparer
 from jetson_vlm_ros.model.scene_describer import Frame, SceneDescriber
 from jetson_vlm_ros.model.vlm_client import load_openai_in_background
 from jetson_vlm_ros.ros.alert_monitor import AlertMonitor
-from jetson_vlm_ros.ros.camera_input import CameraInput, encode_with_cv_bridge_fallback
+from jetson_vlm_ros.ros.camera_input import encode_with_cv_bridge_fallback
+from jetson_vlm_ros.ros.camera_set import CameraSet
 from jetson_vlm_ros.ros.captions import Captions
 from jetson_vlm_ros.ros.gateway_bridge import GatewayBridge
 from jetson_vlm_ros.ros.node_health import NodeHealth
@@ -85,19 +85,19 @@ class VlmNode(Node):
         # Callbacks that wait on the model run on worker threads (see OffloadingExecutor);
         # everything else runs inline on the spinning thread.
         self.slow_callbacks = ReentrantCallbackGroup()
-        self._camera = CameraInput(self, settings, self._frame_arrived,
-                                   lambda enabled: self._captions.enabled_changed(enabled))
+        # The cameras (the `cameras` parameter, or one on `image`); the first is the default.
+        self._cameras = CameraSet(self, settings, self._frame_arrived,
+                                  lambda enabled: self._captions.enabled_changed(enabled))
+        self._camera = self._cameras.default
         self._describer = SceneDescriber(
             self._camera.topic, settings().max_concurrent_requests,
             encode_with_cv_bridge_fallback)
         # History frames but the newest are stored as the model will get them.
-        self._history_preparer = HistoryPreparer(
-            self._camera.history, lambda frame, settings: self._describer.encode(
-                frame, settings, f'history frame {frame.sequence}'),
-            settings, self.get_logger().debug)
+        self._history_preparer = self._cameras.start_preparing(
+            self._describer.encode, settings, self.get_logger().debug)
         self._captions = Captions(self, self._describer, self._camera, settings,
                                   self.slow_callbacks, lambda d: self._gateway.on_caption(d))
-        self._answers = SceneAnswers(self, self._describer, self._camera, settings,
+        self._answers = SceneAnswers(self, self._describer, self._cameras, settings,
                                      self._captions, lambda: self._closing)
         self._service = self.create_service(
             DescribeScene, 'describe_scene', self._answers.on_describe_scene,
@@ -115,7 +115,7 @@ class VlmNode(Node):
             lambda: self._camera.latest_frame, self._camera.topic,
             lambda: None if self._camera.enabled else DISABLED_ERROR)
         self._gateway.alert_state = self._alerts.state
-        for part in (self._captions, self._camera):
+        for part in (self._captions, self._cameras):
             self._node_parameters.on_change(part.settings_changed)
         self._node_parameters.on_change(lambda old, new: self._alerts.apply(new))
         try:
@@ -179,9 +179,9 @@ class VlmNode(Node):
         gateway = getattr(self, '_gateway', None)  # absent when __init__ failed
         if gateway is not None:
             gateway.close()
-        preparer = getattr(self, '_history_preparer', None)
-        if preparer is not None:
-            preparer.close()
+        cameras = getattr(self, '_cameras', None)
+        if cameras is not None:
+            cameras.close()  # their history preparation
         describer = getattr(self, '_describer', None)
         if describer is not None:
             describer.close()  # waiting requests and goals fail: 'vlm_node is shutting down'
@@ -197,9 +197,7 @@ class VlmNode(Node):
         super().destroy_node()
 
     def _frame_arrived(self, frame: Frame, kept: Optional[Frame]) -> None:
-        if kept is not None:  # about 3 a second at the defaults, not one per frame
-            self._history_preparer.frame_kept(kept)
-        self._gateway.frame_arrived(self._camera.topic, frame)
+        self._gateway.frame_arrived(self._camera.topic, frame)  # the default camera's
 
 
 def main(args: Optional[list[str]] = None) -> None:

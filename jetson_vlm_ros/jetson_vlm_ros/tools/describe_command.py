@@ -66,6 +66,10 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help='seconds between those frames (default: spread over the history)')
     parser.add_argument('--format', default='', dest='response_format',
                         help="'json' for a JSON answer, or a JSON Schema the answer must match")
+    parser.add_argument('-c', '--camera', action='append', default=[], dest='cameras',
+                        metavar='NAME',
+                        help='ask about this named camera (repeat for several, in one model '
+                             "call; 'all': every camera; default: the node's default camera)")
     arguments = parser.parse_args(argv)
     if arguments.timeout <= 0 or arguments.server_timeout <= 0:
         parser.error('timeouts must be positive')
@@ -78,7 +82,8 @@ def goal_from(arguments: argparse.Namespace) -> 'DescribeScene.Goal':
     """Build the action goal the command line asks for."""
     return DescribeScene.Goal(
         prompt=arguments.prompt, num_frames=arguments.frames,
-        frame_interval=arguments.interval, response_format=arguments.response_format)
+        frame_interval=arguments.interval, response_format=arguments.response_format,
+        cameras=arguments.cameras)
 
 
 class StreamPrinter:
