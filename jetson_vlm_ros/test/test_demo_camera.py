@@ -43,6 +43,7 @@ def start_camera(*args: str) -> subprocess.Popen:
                             text=True)
 
 
+@requires_ros  # demo_camera is a ROS program: its module imports rclpy
 @pytest.mark.parametrize('flag', ['--help', '-h'])
 def test_help_lists_the_parameters_and_exits(flag):
     camera = start_camera(flag)
