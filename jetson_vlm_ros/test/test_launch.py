@@ -71,31 +71,59 @@ def test_params_file_is_valid_ros_parameter_yaml():
     assert 'model' in params['/**']['ros__parameters']
 
 
-@pytest.mark.skipif(
+requires_launch = pytest.mark.skipif(
     importlib.util.find_spec('launch_ros') is None,
     reason='ROS 2 launch / launch_ros not installed (not on PyPI; comes with a ROS 2 install)')
-def test_launch_description_builds_the_node():
+
+
+def launch_with(configurations: dict) -> tuple:
+    """Return the launch file's module, a context with configurations, and its node function."""
     from launch import LaunchContext
     from launch.actions import OpaqueFunction
-    from launch.substitutions import LaunchConfiguration
-    from launch.utilities import perform_substitutions
-    from launch_ros.actions import Node
     spec = importlib.util.spec_from_file_location('vlm_launch', LAUNCH_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     context = LaunchContext()
+    context.launch_configurations.update(configurations)
+    for entity in description.entities:
+        if not isinstance(entity, OpaqueFunction):
+            entity.visit(context)  # declares the defaults of arguments not given
+    functions = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    assert len(functions) == 1, 'no OpaqueFunction building the node'
+    return module, context, functions[0]
+
+
+def parameter_overrides(context, node) -> dict:
+    """Return the parameters the launch file gives the node on top of its params file."""
+    from launch.utilities import perform_substitutions
+    cmd = [perform_substitutions(context, part) for part in node.cmd]
+    params_files = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--params-file']
+    assert params_files[0].endswith(os.path.join('config', 'vlm.yaml'))
+    with open(params_files[1], encoding='utf-8') as handle:
+        return yaml.load(handle, Loader=ParamsFileLoader)
+
+
+class ParamsFileLoader(yaml.SafeLoader):
+    """safe_load, plus the `!!python/tuple` tag launch_ros writes list parameters with."""
+
+
+ParamsFileLoader.add_constructor(
+    'tag:yaml.org,2002:python/tuple',
+    lambda loader, node: list(loader.construct_sequence(node)))
+
+
+@requires_launch
+def test_launch_description_builds_the_node():
+    from launch.substitutions import LaunchConfiguration
+    from launch.utilities import perform_substitutions
+    from launch_ros.actions import Node
     # As `ros2 launch jetson_vlm_ros vlm.launch.py model:=... namespace:=robot1 ...` gives them.
-    context.launch_configurations.update({
+    _, context, function = launch_with({
         'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1', 'image_transport': '',
         'gateway_port': '8080',
         'namespace': 'robot1', 'image_topic': '/front/image_raw', 'log_level': 'debug'})
-    for entity in description.entities:
-        if not isinstance(entity, OpaqueFunction):
-            entity.visit(context)  # declares the defaults of arguments not given above
-    functions = [e for e in description.entities if isinstance(e, OpaqueFunction)]
-    assert len(functions) == 1, 'no OpaqueFunction building the node'
-    built = functions[0].execute(context)
+    built = function.execute(context)
     assert len(built) == 1 and isinstance(built[0], Node)
     node = built[0]
     assert (node.node_package, node.node_executable) == ('jetson_vlm_ros', 'vlm_node')
@@ -108,46 +136,25 @@ def test_launch_description_builds_the_node():
         'name': '__node:=vlm_node', 'ns': '__ns:=/robot1'}})
     cmd = [perform_substitutions(context, part) for part in node.cmd]
     assert cmd[cmd.index('--log-level') + 1] == 'debug'
-    params_files = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--params-file']
     # The params file first, then the overrides given as arguments (later files win).
+    params_files = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--params-file']
     assert params_files[0] == LaunchConfiguration('params_file').perform(context)
-    assert params_files[0].endswith(os.path.join('config', 'vlm.yaml'))
-    with open(params_files[1], encoding='utf-8') as handle:
-        overrides = yaml.safe_load(handle)
-    assert overrides == {'/robot1/vlm_node': {'ros__parameters': {
+    assert parameter_overrides(context, node) == {'/robot1/vlm_node': {'ros__parameters': {
         'model': 'llava:7b', 'base_url': 'http://jetson:9000/v1', 'gateway_port': 8080}}}
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec('launch_ros') is None,
-    reason='ROS 2 launch / launch_ros not installed (not on PyPI; comes with a ROS 2 install)')
+@requires_launch
 def test_cameras_arguments_set_the_parameter_and_remap_each_camera():
-    from launch import LaunchContext
-    from launch.actions import OpaqueFunction
-    spec = importlib.util.spec_from_file_location('vlm_launch', LAUNCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    description = module.generate_launch_description()
-    context = LaunchContext()
-    context.launch_configurations.update({
+    module, context, function = launch_with({
         'cameras': '[front, rear]',
         'camera_topics': '[/front_camera/image_raw, /rear_camera/image_raw]'})
-    for entity in description.entities:
-        if not isinstance(entity, OpaqueFunction):
-            entity.visit(context)
-    function = next(e for e in description.entities if isinstance(e, OpaqueFunction))
     node = function.execute(context)[0]
     node._perform_substitutions(context)
     assert node.expanded_remapping_rules == [
         ('image', '/camera/image_raw'), ('front/image', '/front_camera/image_raw'),
         ('rear/image', '/rear_camera/image_raw')]
-    cmd = node.cmd
-    from launch.utilities import perform_substitutions
     context.extend_locals({'ros_specific_arguments': {'name': '__node:=vlm_node', 'ns': ''}})
-    cmd = [perform_substitutions(context, part) for part in node.cmd]
-    params_files = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == '--params-file']
-    with open(params_files[1], encoding='utf-8') as handle:
-        overrides = yaml.safe_load(handle)
+    overrides = parameter_overrides(context, node)
     assert list(overrides.values()) == [{'ros__parameters': {'cameras': ['front', 'rear']}}]
 
     assert module.camera_list('front') == ['front']
