@@ -153,6 +153,10 @@ def run(arguments: argparse.Namespace, node: Node, executor: SingleThreadedExecu
                   f'goal cancelled', file=sys.stderr)
             return EXIT_TIMEOUT
     except KeyboardInterrupt:
+        if goal_handle is None:
+            # Ctrl-C before this side heard the goal accepted: the node may be running it
+            # already, so learn its handle (briefly) to cancel it rather than leave it running.
+            goal_handle = _accepted_goal(executor, sent)
         if goal_handle is not None:
             _cancel(executor, goal_handle)
         if printer.printed:
@@ -167,6 +171,16 @@ def run(arguments: argparse.Namespace, node: Node, executor: SingleThreadedExecu
         print()
     print(f'describe: {result.error}', file=sys.stderr)
     return EXIT_FAILED
+
+
+def _accepted_goal(executor: SingleThreadedExecutor, sent: Future) -> Optional[Any]:
+    try:
+        _spin_until(executor, sent, time.monotonic() + CANCEL_WAIT)
+    except KeyboardInterrupt:
+        return None  # a second Ctrl-C: leave at once
+    if not sent.done() or sent.result() is None or not sent.result().accepted:
+        return None
+    return sent.result()
 
 
 def _cancel(executor: SingleThreadedExecutor, goal_handle: Any) -> None:
