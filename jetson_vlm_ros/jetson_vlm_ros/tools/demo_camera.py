@@ -27,6 +27,7 @@ from typing import Any, Optional, Sequence
 
 import cv2
 from jetson_vlm_ros.ros.fastdds_profile import load_package_profile_unless_set
+from jetson_vlm_ros.ros.start_failure import exit_after_start_failure
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
@@ -150,7 +151,6 @@ def main(args: Optional[list[str]] = None) -> None:
     profile = load_package_profile_unless_set()  # before rclpy.init: read at its first use
     rclpy.init(args=args)
     node: Optional[DemoCamera] = None
-    exit_code = 0
     try:
         node = DemoCamera()
         if profile is not None:
@@ -160,7 +160,7 @@ def main(args: Optional[list[str]] = None) -> None:
         pass  # Ctrl-C, or rclpy's report of SIGTERM: a normal stop
     except DemoCameraError as error:
         rclpy.logging.get_logger('demo_camera').fatal(str(error))
-        exit_code = 2
+        exit_after_start_failure(2)  # not through the half-made node's teardown
     except Exception:  # noqa: B902 - re-raised unless it is a stop
         if rclpy.ok():
             raise
@@ -170,8 +170,6 @@ def main(args: Optional[list[str]] = None) -> None:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    if exit_code:
-        sys.exit(exit_code)
 
 
 if __name__ == '__main__':
