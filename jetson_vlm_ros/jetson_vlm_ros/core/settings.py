@@ -75,6 +75,23 @@ def _cameras(values: tuple[str, ...]) -> Optional[str]:
     return next(filter(None, map(camera_name_problem, values)), None)
 
 
+def _camera_choice(values: tuple[str, ...]) -> Optional[str]:
+    if ALL_CAMERAS in values and len(values) > 1:
+        return f"'{ALL_CAMERAS}' means every camera: name no other with it"
+    return _cameras(tuple(value for value in values if value != ALL_CAMERAS))
+
+
+def unknown_cameras_problem(chosen: tuple[str, ...], cameras: tuple[str, ...]) -> Optional[str]:
+    """Return why chosen (names, or 'all') does not fit the node's cameras, or None."""
+    if chosen and not cameras:
+        return "names cameras, but the node has none (set 'cameras' to name them)"
+    unknown = [name for name in chosen if name != ALL_CAMERAS and name not in cameras]
+    if unknown:
+        return (f"unknown camera {', '.join(map(repr, unknown))}: the node's cameras are "
+                f"{', '.join(cameras)} (or '{ALL_CAMERAS}')")
+    return None
+
+
 def _host(value: str) -> Optional[str]:
     if value.strip() and ' ' not in value:
         return None
@@ -123,6 +140,8 @@ class ParameterSpec:
             return "a list of origins like 'http://localhost:3000'"
         if self.check is _cameras:
             return 'a list of distinct relative ROS names, e.g. ["front", "rear"]'
+        if self.check is _camera_choice:
+            return f"a list of names from 'cameras', or ['{ALL_CAMERAS}']"
         if isinstance(self.default, tuple):
             return 'a list of strings'
         return 'any string'
@@ -188,6 +207,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "field, 'all' for every one). The first is the default camera (requests "
                   'naming none, captions, alerts, the gateway, diagnostics); empty: one '
                   'camera on `image`.', read_only=True, check=_cameras),
+    ParameterSpec('caption_cameras', (),
+                  'Cameras the periodic caption covers, by name (`cameras`): several are '
+                  "captioned together in one call (a surround caption); 'all': every camera; "
+                  'empty: the default camera.', check=_camera_choice),
     ParameterSpec('diagnostics_period', 1.0,
                   'Seconds between /diagnostics messages (camera, vlm server, requests); '
                   '0 turns diagnostics and the periodic server check off.', 0.0, 60.0,
@@ -267,6 +290,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   '0 = always caption.', 0.0, 1.0),
 )
 
+# Parameters that choose among the `cameras`.
+CAMERA_CHOICES = ('caption_cameras',)
+
 PARAMETERS_BY_NAME: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
 
 
@@ -289,6 +315,7 @@ class VlmSettings:
     max_concurrent_requests: int
     image_transport: str
     cameras: tuple[str, ...]
+    caption_cameras: tuple[str, ...]
     diagnostics_period: float
     warm_up: bool
     start_enabled: bool
@@ -333,7 +360,12 @@ class VlmSettings:
             if isinstance(spec.default, tuple):
                 value = tuple(value)
             clean[name] = float(value) if isinstance(spec.default, float) else value
-        return replace(self, **clean)
+        updated = replace(self, **clean)
+        for name in CAMERA_CHOICES:  # each alone is valid; these must name known cameras
+            problem = unknown_cameras_problem(getattr(updated, name), updated.cameras)
+            if problem:
+                raise SettingsError(f"invalid value for parameter '{name}': {problem}")
+        return updated
 
 
 DEFAULT_SETTINGS = VlmSettings(**{spec.name: spec.default for spec in PARAMETERS})

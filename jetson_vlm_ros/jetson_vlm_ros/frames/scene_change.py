@@ -22,7 +22,7 @@ white). The thumbnail reads a sparse grid of the frame's pixels straight from th
 averages out over the grid.
 """
 
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import cv2
 from jetson_vlm_ros.frames.image_conversion import image_to_pixels, to_8bit
@@ -63,26 +63,35 @@ def scene_change(before: np.ndarray, after: np.ndarray) -> float:
 
 
 class SceneChangeGate:
-    """Remembers the last captioned frame's thumbnail and decides whether to caption again."""
+    """
+    Remembers the last captioned frames' thumbnails and decides whether to caption again.
+
+    A caption of several cameras (one frame each, in a fixed order) is due when any of them
+    changed by min_change: the largest change counts.
+    """
 
     def __init__(self) -> None:
-        self._captioned: Optional[np.ndarray] = None
-        self._pending: Optional[np.ndarray] = None
+        self._captioned: Optional[list[np.ndarray]] = None
+        self._pending: Optional[list[np.ndarray]] = None
         self.skipped = 0  # captions skipped because the scene had not changed enough
         self.last_change: Optional[float] = None
 
     def should_caption(self, message: Any, min_change: float) -> bool:
         """Return False (and count a skip) when message changed less than min_change."""
+        return self.should_caption_all([message], min_change)
+
+    def should_caption_all(self, messages: Sequence[Any], min_change: float) -> bool:
+        """Return False (and count a skip) when no message changed by min_change."""
         self._pending, self.last_change = None, None
         if min_change <= 0:
             return True
         try:
-            self._pending = thumbnail(message)
+            self._pending = [thumbnail(message) for message in messages]
         except Exception:  # noqa: B902 - a frame we cannot read is the describer's to report
             return True
-        if self._captioned is None:
-            return True
-        self.last_change = scene_change(self._captioned, self._pending)
+        if self._captioned is None or len(self._captioned) != len(self._pending):
+            return True  # the first caption, or other cameras than last time
+        self.last_change = max(map(scene_change, self._captioned, self._pending))
         if self.last_change < min_change:
             self.skipped += 1
             return False

@@ -83,6 +83,8 @@ class Description:
     frames: tuple[Frame, ...] = ()  # every frame described, oldest first, when several
     # The camera of each of all_frames, when the request named cameras.
     cameras: tuple[str, ...] = ()
+    # Every image sent, in the order of all_frames, when several (image is the last).
+    images: tuple[EncodedImage, ...] = ()
 
     @property
     def all_frames(self) -> tuple[Frame, ...]:
@@ -301,7 +303,8 @@ class SceneDescriber:
             frame_age=started - frames[-1].received_at, image=images[-1],
             prepare_seconds=model_started - prepare_started,
             model_seconds=finished - model_started,
-            frames=tuple(frames) if len(frames) > 1 else ())
+            frames=tuple(frames) if len(frames) > 1 else (),
+            images=tuple(images) if len(images) > 1 else ())
 
     def prepare_request(self, frames: Sequence[Frame], prompt: str, settings: VlmSettings,
                         now: float, image_name: str = 'the latest image',

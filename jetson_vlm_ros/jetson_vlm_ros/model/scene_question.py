@@ -210,3 +210,43 @@ def describe_for_caption(describer: SceneDescriber, history: Sequence[Frame],
         return describer.describe_frames(frames, '', settings, started)
 
     return describer.counted(run)
+
+
+def describe_cameras_for_caption(describer: SceneDescriber, cameras: Mapping[str, CameraView],
+                                 settings: VlmSettings) -> tuple[Description, dict[str, str]]:
+    """
+    Caption several cameras in one call (a surround caption); return it and who was left out.
+
+    Each camera gives its latest caption_frames frames spread over the caption period (fewer
+    when cameras x caption_frames would pass max_frames), labelled with its name as for a
+    question across cameras. A stale or silent camera is left out, not the caption: a dead
+    rear camera must not silence the front one. The second value maps each camera left out
+    to why; with none left, the caption fails (DescribeError) with every reason.
+    """
+    left_out: dict[str, str] = {}
+
+    def run() -> Description:
+        started = time.monotonic()
+        per_camera = max(1, min(settings.caption_frames, settings.max_frames // len(cameras)))
+        frames: list[Frame] = []
+        labels: list[str] = []
+        names: list[str] = []
+        for name, view in cameras.items():
+            try:
+                describer.check_frame(view.history[-1] if view.history else None, settings,
+                                      started, view.topic)
+            except DescribeError as error:
+                left_out[name] = str(error)
+                continue
+            selected = select_caption_frames(view.history, per_camera, settings.caption_period)
+            frames += selected
+            names += [name] * len(selected)
+            labels += _camera_labels(name, selected, started)
+        if not frames:
+            raise DescribeError('; '.join(f"camera '{name}': {reason}"
+                                          for name, reason in left_out.items()))
+        description = describer.describe_frames(frames, '', settings, started,
+                                                'the latest images', labels=labels)
+        return replace(description, frames=tuple(frames), cameras=tuple(names))
+
+    return describer.counted(run), left_out

@@ -15,26 +15,31 @@
 """
 vlm_node's captions: the caption timer, its gating, and what each caption publishes.
 
-Every caption_period the timer describes the latest frame, unless it was captioned already,
-the scene changed less than caption_min_change since the last caption, or the previous
-caption still runs (the tick is skipped: the rhythm stays the period's). A caption goes to
-`caption` (std_msgs/String), `caption_stamped` (with the frame's header, prompt, model and
-latency), `caption_image` (the frame as sent with the caption drawn, only while someone
-subscribes) and the gateway.
+Every caption_period the timer describes the latest frame of the cameras caption_cameras
+covers (the default camera unless it names others; several in one call: a surround
+caption), unless no covered camera has a new frame, none changed by caption_min_change
+since the last caption, or the previous caption still runs (the tick is skipped: the
+rhythm stays the period's). A caption goes to `caption` (std_msgs/String),
+`caption_stamped` (with the newest frame's header, every frame's stamp and camera, prompt,
+model and latency), `caption_image` (the frame as sent, or the cameras' frames side by
+side, with the caption drawn; only while someone subscribes) and the gateway.
 """
 
 import array
+from dataclasses import replace
 import threading
 import time
 from typing import Any, Callable
 
 from jetson_vlm_interfaces.msg import Caption
-from jetson_vlm_ros.core.settings import VlmSettings
-from jetson_vlm_ros.frames.caption_drawing import draw_caption, frame_as_sent
+from jetson_vlm_ros.core.settings import ALL_CAMERAS, VlmSettings
+from jetson_vlm_ros.frames.caption_drawing import draw_caption, draw_mosaic, frame_as_sent
 from jetson_vlm_ros.frames.scene_change import SceneChangeGate
 from jetson_vlm_ros.model.scene_describer import BusyError, Description, SceneDescriber
-from jetson_vlm_ros.model.scene_question import describe_for_caption
+from jetson_vlm_ros.model.scene_question import (
+    CameraView, describe_cameras_for_caption, describe_for_caption)
 from jetson_vlm_ros.ros.camera_input import CameraInput
+from jetson_vlm_ros.ros.camera_set import CameraSet
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -59,14 +64,15 @@ def log_request(node: Node, what: str, description: Description) -> None:
 
 
 class Captions:
-    """Captions the camera's latest frame periodically and publishes each caption."""
+    """Captions the covered cameras' latest frames periodically and publishes each caption."""
 
-    def __init__(self, node: Node, describer: SceneDescriber, camera: CameraInput,
+    def __init__(self, node: Node, describer: SceneDescriber, cameras: CameraSet,
                  settings: Callable[[], VlmSettings], callback_group: Any,
                  captioned: Callable[[Description], None]) -> None:
         self._node = node
         self._describer = describer
-        self._camera = camera
+        self._cameras = cameras
+        self._camera = cameras.default  # its `enable` pauses every camera
         self._settings = settings
         self._callback_group = callback_group  # the timer waits on the model: workers
         self._captioned = captioned
@@ -74,12 +80,14 @@ class Captions:
         self._caption_stamped_pub = node.create_publisher(Caption, 'caption_stamped', 10)
         self._image_pub = node.create_publisher(Image, 'caption_image', 1)
         self.images_drawn = 0
-        self.last_captioned_sequence = -1
+        # The latest frame's sequence of each covered camera when last captioned.
+        self.last_captioned: dict[str, int] = {}
+        self._left_out: dict[str, str] = {}  # cameras the last surround caption left out
         self._error: tuple[str, float] = ('', 0.0)
         self.scene_gate = SceneChangeGate()  # caption_min_change
         self.running = threading.Lock()
         self._timer = None
-        self.schedule(settings().caption_period if camera.enabled else 0.0)
+        self.schedule(settings().caption_period if self._camera.enabled else 0.0)
 
     def schedule(self, period: float) -> None:
         """Caption every period seconds from now on; 0 stops captions."""
@@ -105,16 +113,15 @@ class Captions:
         self._error = (reason, time.monotonic())
 
     def publish_image(self, description: Description) -> None:
-        """Publish the frame as sent with the caption drawn, if wanted and subscribed."""
+        """Publish the frame(s) as sent with the caption drawn, if wanted and subscribed."""
         image = description.image
         if (not self._settings().publish_caption_image or image is None
                 or self._image_pub.get_subscription_count() == 0):
             return  # nothing is drawn for nobody
         try:
-            pixels = frame_as_sent(image)
-            if pixels is None:
+            drawn = self._draw(description)
+            if drawn is None:
                 return
-            drawn = draw_caption(pixels, description.text)
         except Exception as error:  # noqa: B902 - a drawing problem must not stop captions
             self._node.get_logger().warning(f'cannot draw the caption image: {error!r}')
             return
@@ -129,6 +136,28 @@ class Captions:
         msg.data = pixels_array
         self._image_pub.publish(msg)
 
+    def _draw(self, description: Description) -> Any:
+        """Return the caption drawn on its frame, or on each camera's newest frame side by side."""
+        if len(set(description.cameras)) < 2:
+            pixels = frame_as_sent(description.image)
+            return None if pixels is None else draw_caption(pixels, description.text)
+        newest: dict[str, Any] = {}  # each camera's last image is its newest
+        for name, image in zip(description.cameras, description.images, strict=True):
+            newest[name] = image
+        tiles = [(name, frame_as_sent(image)) for name, image in newest.items()]
+        tiles = [(name, pixels) for name, pixels in tiles if pixels is not None]
+        return draw_mosaic(tiles, description.text) if tiles else None
+
+    def _covered(self) -> list[CameraInput]:
+        """Return the cameras captions cover now (caption_cameras; the default camera)."""
+        chosen = self._settings().caption_cameras
+        if not chosen:
+            return [self._camera]
+        if ALL_CAMERAS in chosen:
+            return list(self._cameras.cameras)
+        by_name = {camera.name: camera for camera in self._cameras.cameras}
+        return [by_name[name] for name in chosen]  # validated against cameras
+
     def _on_timer(self) -> None:
         # Skip the tick while the previous caption still runs: the rhythm stays the period's.
         if not self.running.acquire(blocking=False):
@@ -139,11 +168,17 @@ class Captions:
             self.running.release()
 
     def _caption_latest_frame(self) -> None:
-        frame = self._camera.latest_frame
-        if frame is None or frame.sequence == self.last_captioned_sequence:
+        covered = self._covered()
+        latest = {camera.name: camera.latest_frame for camera in covered}
+        if list(self.last_captioned) != list(latest):
+            self.last_captioned, self.scene_gate = {}, SceneChangeGate()  # other cameras now
+        frames = [frame for frame in latest.values() if frame is not None]
+        if not frames or all(self.last_captioned.get(name) == frame.sequence
+                             for name, frame in latest.items() if frame is not None):
             return  # nothing new to say
         settings = self._settings()
-        if not self.scene_gate.should_caption(frame.message, settings.caption_min_change):
+        if not self.scene_gate.should_caption_all([frame.message for frame in frames],
+                                                  settings.caption_min_change):
             self._describer.stats.record_unchanged_skip()  # shown in /diagnostics
             self._node.get_logger().debug(
                 f'caption skipped: the scene changed {self.scene_gate.last_change:.3f} < '
@@ -151,24 +186,48 @@ class Captions:
                 f'({self.scene_gate.skipped} skipped so far)')
             return
         try:
-            description = describe_for_caption(
-                self._describer, self._camera.history.frames(), settings)
+            description = self._describe(covered, settings)
         except BusyError:
             return  # service calls hold every slot; the next tick tries again
         except Exception as error:  # noqa: B902 - the timer must keep its rhythm
             self._log_error(str(error))
             return
-        self.last_captioned_sequence = description.frame.sequence
+        # The frames described, which may be newer than those looked at above.
+        names = description.cameras or (covered[0].name,) * len(description.all_frames)
+        described = {name: frame.sequence
+                     for name, frame in zip(names, description.all_frames, strict=True)}
+        self.last_captioned = {name: described.get(name, -1) for name in latest}
         self.scene_gate.captioned()
         self._error = ('', 0.0)
         log_request(self._node, 'caption', description)
         self._publish(description)
 
+    def _describe(self, covered: list[CameraInput], settings: VlmSettings) -> Description:
+        if len(covered) == 1:
+            description = describe_for_caption(
+                self._describer, covered[0].history.frames(), settings)
+            if covered[0].name:
+                description = replace(
+                    description, cameras=(covered[0].name,) * len(description.all_frames))
+            return description
+        views = {camera.name: CameraView(camera.topic, camera.history.frames())
+                 for camera in covered}
+        description, left_out = describe_cameras_for_caption(self._describer, views, settings)
+        if left_out != self._left_out:  # said once per change, not every period
+            for name, reason in left_out.items():
+                self._node.get_logger().warning(
+                    f"surround caption without camera '{name}': {reason}")
+            self._left_out = left_out
+        return description
+
     def _publish(self, description: Description) -> None:
         self._caption_pub.publish(String(data=description.text))
+        newest = max(description.all_frames, key=lambda frame: frame.received_at)
         self._caption_stamped_pub.publish(Caption(
-            header=description.frame.message.header, text=description.text,
-            prompt=description.prompt, model=description.model, latency=description.latency))
+            header=newest.message.header, text=description.text,
+            prompt=description.prompt, model=description.model, latency=description.latency,
+            image_stamps=[frame.message.header.stamp for frame in description.all_frames],
+            cameras=list(description.cameras)))
         self._node.get_logger().info(
             f'caption ({description.latency:.2f} s): {description.text}')
         self.publish_image(description)

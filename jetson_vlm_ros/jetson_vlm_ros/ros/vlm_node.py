@@ -95,7 +95,7 @@ class VlmNode(Node):
         # History frames but the newest are stored as the model will get them.
         self._history_preparer = self._cameras.start_preparing(
             self._describer.encode, settings, self.get_logger().debug)
-        self._captions = Captions(self, self._describer, self._camera, settings,
+        self._captions = Captions(self, self._describer, self._cameras, settings,
                                   self.slow_callbacks, lambda d: self._gateway.on_caption(d))
         self._answers = SceneAnswers(self, self._describer, self._cameras, settings,
                                      self._captions, lambda: self._closing)
