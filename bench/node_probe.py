@@ -31,7 +31,9 @@ _original_destroy = vlm_node.VlmNode.destroy_node
 
 
 def _destroy_and_report(self: 'vlm_node.VlmNode') -> None:
-    print(json.dumps({'received': self._camera.frames_received}), flush=True)
+    print(json.dumps({'received': self._camera.frames_received,
+                      'cameras': {camera.name: camera.frames_received
+                                  for camera in self._cameras.cameras}}), flush=True)
     _original_destroy(self)
 
 

@@ -54,10 +54,15 @@ class Client:
 
     def call(self, index: int = 0, timeout: float = 30.0) -> tuple[object, float]:
         """Call describe_scene; return (response, seconds from send to answer)."""
+        return self.call_with(self.srv.Request(), index, timeout)
+
+    def call_with(self, request: object, index: int = 0,
+                  timeout: float = 30.0) -> tuple[object, float]:
+        """Call describe_scene with request; return (response, seconds to the answer)."""
         client = self.clients[index]
         done = threading.Event()
         start = time.perf_counter()
-        future = client.call_async(self.srv.Request())
+        future = client.call_async(request)
         future.add_done_callback(lambda _: done.set())
         if not done.wait(timeout):
             raise RuntimeError('describe_scene did not answer')

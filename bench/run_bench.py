@@ -32,7 +32,7 @@ from figures import (fig01_idle_cpu, fig02_request_preparation, fig03_round_trip
                      fig04_overlap, fig05_compressed_input, fig06_frames_held,
                      fig07_streaming_feedback, fig08_caption_image, fig09_diagnostics_cpu,
                      fig10_gateway, fig11_history_cost, fig11_multi_frame_requests,
-                     fig13_startup)
+                     fig13_startup, fig14_cameras)
 
 common.setup_environment()
 
@@ -52,6 +52,7 @@ FIGURE_MODULES: tuple[ModuleType, ...] = (
     fig11_history_cost,
     fig11_multi_frame_requests,
     fig13_startup,
+    fig14_cameras,
 )
 FIGURES: dict[str, Callable[[argparse.Namespace], list[Row]]] = {
     module.NAME: module.run for module in FIGURE_MODULES}
