@@ -128,7 +128,11 @@ class GatewayBackend(Protocol):
         """
 
     def camera_names(self) -> list[str]:
-        """Return the node's named cameras, the default first (none: one unnamed camera)."""
+        """
+        Return the node's named cameras, the default first (none: one unnamed camera).
+
+        Optional: a backend without it has one unnamed camera.
+        """
 
     def image_topics(self) -> list[str]:
         """Return the image topics on the ROS graph."""
@@ -209,7 +213,7 @@ def camera_model(model: str, cameras: Sequence[str] = ()) -> tuple[str, Optional
     """
     base, plus, suffix = model.rpartition('+')
     if plus and base and suffix in cameras:
-        return base, suffix
+        return base, suffix  # 'latest' too: that is always the default camera
     if model.endswith(CAMERA_SUFFIX) and len(model) > len(CAMERA_SUFFIX):
         return model[:-len(CAMERA_SUFFIX)], DEFAULT_CAMERA
     base, plus, topic = model.partition('+/')
@@ -293,6 +297,10 @@ class OpenAiGateway:
         self._session: Optional[aiohttp.ClientSession] = None
         self._stopped: Optional[asyncio.Event] = None
         self._machine_names = gateway_guard.machine_names()
+
+    def _camera_names(self) -> list[str]:
+        names = getattr(self.backend, 'camera_names', None)
+        return [] if names is None else names()
 
     @property
     def url(self) -> str:
@@ -492,7 +500,7 @@ class OpenAiGateway:
         model = given_model or settings.model
         if not isinstance(model, str):
             raise GatewayError(400, "'model' must be a string")
-        cameras = self.backend.camera_names()
+        cameras = self._camera_names()
         model, camera = camera_model(model, cameras)
         body['model'] = model
         image_parts(body)  # validates messages before anything is attached
@@ -653,12 +661,13 @@ class OpenAiGateway:
         models = await self._upstream_models(settings)
         topics = await asyncio.get_running_loop().run_in_executor(
             None, self.backend.image_topics)
-        cameras = self.backend.camera_names()
+        cameras = self._camera_names()
         listed = []
         for model in models:
             listed.append(model)
+            # '+camera' is listed once; 'latest' always means the default camera.
             for suffix in [CAMERA_SUFFIX] + ['+' + name for name in cameras
-                                             if name != 'camera'] \
+                                             if name not in ('camera', DEFAULT_CAMERA)] \
                     + ['+' + topic for topic in topics]:
                 listed.append(dict(model, id=model['id'] + suffix,
                                    owned_by='jetson_vlm_ros'))
@@ -675,7 +684,7 @@ class OpenAiGateway:
         loop = asyncio.get_running_loop()
         camera = await loop.run_in_executor(None, self.backend.camera_state)
         cameras = {name: await loop.run_in_executor(None, self.backend.camera_state, name)
-                   for name in self.backend.camera_names()}
+                   for name in self._camera_names()}
 
         def fresh(state: dict[str, Any]) -> bool:
             age = state.get('age_s')
@@ -700,8 +709,8 @@ class OpenAiGateway:
     async def _frame(self, request: web.Request) -> web.Response:
         # ?camera=<name>: a named camera's frame; none: the default camera's.
         name = request.query.get('camera') or None
-        if name is not None and name not in self.backend.camera_names():
-            raise GatewayError(404, unknown_camera(name, self.backend.camera_names()),
+        if name is not None and name not in self._camera_names():
+            raise GatewayError(404, unknown_camera(name, self._camera_names()),
                                param='camera')
         jpeg = await asyncio.get_running_loop().run_in_executor(
             None, self.backend.status_frame, self.backend.settings(), name)
