@@ -26,9 +26,14 @@ import os
 import shutil
 import time
 
-from conftest import free_port, make_image, requires_ros, running_in_ci, solid, wait_for
+from conftest import (
+    free_port, HAVE_ROS, make_image, publishing, requires_ros, running_in_ci, solid, wait_for)
 from fake_vlm_server import FakeVlmServer
 import pytest
+
+if HAVE_ROS:
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
 
 pytestmark = requires_ros
 
@@ -143,3 +148,38 @@ def test_page_shows_frame_caption_and_streams_an_answer(make_harness, browser):
     streamed = [r for r in server.requests if r.body.get('stream')]
     assert streamed and streamed[-1].body['model'] == 'gemma3:4b'
     assert streamed[-1].image.width == 640
+
+
+def test_page_shows_a_tile_per_camera_and_asks_the_camera_chosen(make_harness, browser):
+    port = free_port()
+    with FakeVlmServer() as server:
+        harness = make_harness(base_url=server.base_url, caption_period=0.0, gateway_port=port,
+                               cameras=['front', 'rear'])
+
+        def camera(name, rgb, width, height):
+            return publishing(harness.tester.create_publisher(
+                Image, f'{name}/image', qos_profile_sensor_data),
+                make_image(solid(rgb, width, height)), 10.0)
+
+        with camera('front', (200, 40, 40), 64, 48), camera('rear', (40, 200, 40), 96, 72):
+            browser.get(f'http://127.0.0.1:{port}/')
+            # The default camera large, the other one as a tile of its own.
+            wait_for(lambda: browser.execute_script(
+                "const big = document.getElementById('frame');"
+                "const tile = document.querySelector('#cameras [data-camera=\"rear\"] img');"
+                'return [big.naturalWidth, tile && tile.complete && tile.naturalWidth]') ==
+                [64, 96], 20.0, 'the front frame and a tile with the 96x72 rear frame')
+            assert len(browser.find_elements(By.CSS_SELECTOR, '#cameras figure')) == 1
+            assert browser.find_element(By.CSS_SELECTOR, '#cameras figcaption').text \
+                .startswith(f'rear: {harness.namespace}/rear/image, frame ')
+            choice = browser.find_element(By.ID, 'ask-camera')
+            assert [o.get_attribute('value') for o in choice.find_elements(
+                By.TAG_NAME, 'option')] == ['front', 'rear']
+            choice.find_element(By.CSS_SELECTOR, 'option[value="rear"]').click()
+            browser.find_element(By.ID, 'send').click()
+            answer = browser.find_element(By.ID, 'answer')
+            wait_for(lambda: answer.text.endswith('prompt=What do you see?'), 20.0,
+                     'the answer about the rear camera')
+    asked = server.requests[-1]
+    assert (asked.image.width, asked.image.height) == (96, 72)  # the rear camera's frame
+    assert asked.body['model'] == 'gemma3:4b'

@@ -15,10 +15,11 @@
 """
 An OpenAI-compatible HTTP gateway that sees the robot's cameras (no ROS imports).
 
-`POST /v1/chat/completions` is forwarded to the VLM server after `ros://latest` and
-`ros:///topic` image URLs (or a `<model>+camera` / `<model>+/topic` model name) were
-replaced by the latest frame, prepared as the node prepares camera frames. The gateway
-never fetches a URL itself: `http(s)://` and `file://` images are refused.
+`POST /v1/chat/completions` is forwarded to the VLM server after `ros://latest` (the
+default camera), `ros://<camera name>` and `ros:///topic` image URLs (or a `<model>+camera`,
+`<model>+<camera name>` / `<model>+/topic` model name) were replaced by the latest frame,
+prepared as the node prepares camera frames. The gateway never fetches a URL itself:
+`http(s)://` and `file://` images are refused.
 `POST /v1/responses` (OpenAI's Responses API, stateless) is translated into the same
 chat-completions request and its answer back (responses_api, gateway_replies).
 
@@ -36,7 +37,7 @@ import json
 import os
 import secrets
 import threading
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol, Sequence
 from urllib.parse import urlparse
 
 import aiohttp
@@ -49,6 +50,8 @@ from jetson_vlm_ros.model.vlm_client import quote_reply, secret_to_redact
 
 STATUS_PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'status_page')
 CAMERA_SUFFIX = '+camera'
+# The source of ros://latest and <model>+camera: the node's default camera.
+DEFAULT_CAMERA = 'latest'
 # How long GET /v1/models and GET /health wait for the VLM server.
 PROBE_TIMEOUT = 3.0
 # Seconds a client should wait after a 429, sent as Retry-After.
@@ -119,16 +122,23 @@ class GatewayBackend(Protocol):
 
     def prepared_data_url(self, source: str, settings: VlmSettings) -> bytes:
         """
-        Return the latest frame of source ('latest' or a topic) as a data URL.
+        Return the latest frame of source ('latest', a camera name or a topic) as a data URL.
 
         Raises DescribeError, with the service's text, when there is no frame to use.
+        """
+
+    def camera_names(self) -> list[str]:
+        """
+        Return the node's named cameras, the default first (none: one unnamed camera).
+
+        Optional: a backend without it has one unnamed camera.
         """
 
     def image_topics(self) -> list[str]:
         """Return the image topics on the ROS graph."""
 
-    def camera_state(self) -> dict[str, Any]:
-        """Return the camera's topic, frames received and latest frame age (s or None)."""
+    def camera_state(self, name: Optional[str] = None) -> dict[str, Any]:
+        """Return a camera's (default: the default camera's) topic, frames and frame age."""
 
     def alert_state(self) -> dict[str, Any]:
         """Return the alert rules and their state."""
@@ -136,41 +146,76 @@ class GatewayBackend(Protocol):
     def status(self) -> dict[str, Any]:
         """Return recent captions and active alerts for the status page."""
 
-    def status_frame(self, settings: VlmSettings) -> Optional[bytes]:
-        """Return the latest frame as JPEG (with the last caption drawn), or None."""
+    def status_frame(self, settings: VlmSettings,
+                     camera: Optional[str] = None) -> Optional[bytes]:
+        """Return a camera's latest frame as JPEG (the last caption drawn), or None."""
 
 
 @dataclass(frozen=True)
 class ImageSource:
-    """Where an image of a request comes from: 'latest', a topic, or None (data: URL)."""
+    """
+    Where an image of a request comes from.
+
+    topic: 'latest' (the default camera), a camera name (relative: no leading '/'), a topic
+    (absolute), or None for a data: URL.
+    """
 
     topic: Optional[str]
 
 
-def image_source(url: str) -> ImageSource:
-    """Classify an image URL; raise GatewayError(400) for what the gateway never fetches."""
+def unknown_camera(name: str, cameras: Sequence[str]) -> str:
+    """Return the error for a camera name the node does not have, listing the ones it has."""
+    if not cameras:
+        return (f"no camera named '{name}': this node has one unnamed camera (the cameras "
+                f'parameter is empty): use ros://latest, <model>+camera or ros:///some/topic')
+    return (f"no camera named '{name}': this node's cameras are {', '.join(cameras)} "
+            f"(ros://<name>; ros://latest is the default camera, '{cameras[0]}'), or use "
+            f'ros:///some/topic')
+
+
+def image_source(url: str, cameras: Sequence[str] = ()) -> ImageSource:
+    """
+    Classify an image URL; raise GatewayError(400) for what the gateway never fetches.
+
+    cameras are the node's camera names: ros://<name> is accepted for those only.
+    ros://latest is always the default camera, even if a camera is named 'latest'.
+    """
     if not isinstance(url, str):
         raise GatewayError(400, 'image_url.url must be a string')
     if url.startswith('data:'):
         return ImageSource(None)
     parsed = urlparse(url)
     if parsed.scheme == 'ros':
-        if parsed.netloc == 'latest' and parsed.path in ('', '/'):
-            return ImageSource('latest')
+        if parsed.netloc == DEFAULT_CAMERA and parsed.path in ('', '/'):
+            return ImageSource(DEFAULT_CAMERA)
         if not parsed.netloc and len(parsed.path) > 1:
             return ImageSource(parsed.path.rstrip('/'))
+        name = (parsed.netloc + parsed.path).rstrip('/')
+        if name in cameras:
+            return ImageSource(name)
+        if cameras and name:
+            raise GatewayError(400, f"unknown ros:// image URL '{url[:100]}': "
+                                    f'{unknown_camera(name, cameras)}')
         raise GatewayError(400, f"unknown ros:// image URL '{url[:100]}': use ros://latest "
                                 f'(the camera) or ros:///some/topic (an image topic)')
     raise GatewayError(
         400, f"image URL scheme '{parsed.scheme or url[:20]}' is not accepted: this gateway "
-             f'never fetches URLs or reads files; send a data: URL, ros://latest or '
-             f'ros:///some/topic')
+             f'never fetches URLs or reads files; send a data: URL, ros://latest, '
+             f'ros://<camera name> or ros:///some/topic')
 
 
-def camera_model(model: str) -> tuple[str, Optional[str]]:
-    """Split '<model>+camera' or '<model>+/topic' into (model, source); else (model, None)."""
+def camera_model(model: str, cameras: Sequence[str] = ()) -> tuple[str, Optional[str]]:
+    """
+    Split '<model>+<camera>' or '<model>+/topic' into (model, source); else (model, None).
+
+    '+camera' is the default camera ('latest'), unless a camera is named 'camera': a
+    named camera comes first. A '+name' naming no camera is left in the model name.
+    """
+    base, plus, suffix = model.rpartition('+')
+    if plus and base and suffix in cameras:
+        return base, suffix  # 'latest' too: that is always the default camera
     if model.endswith(CAMERA_SUFFIX) and len(model) > len(CAMERA_SUFFIX):
-        return model[:-len(CAMERA_SUFFIX)], 'latest'
+        return model[:-len(CAMERA_SUFFIX)], DEFAULT_CAMERA
     base, plus, topic = model.partition('+/')
     if plus and base and len(topic) > 0:
         return base, '/' + topic
@@ -198,7 +243,8 @@ def attach_camera(body: dict[str, Any], source: str) -> None:
     """Add a ros:// image of source to the last user message (for camera models)."""
     for message in reversed(body['messages']):
         if message.get('role') == 'user':
-            url = 'ros://latest' if source == 'latest' else 'ros://' + source
+            # 'latest' and camera names: ros://<source>; topics: ros:///topic.
+            url = 'ros://' + source
             image = {'type': 'image_url', 'image_url': {'url': url}}
             content = message.get('content')
             if isinstance(content, list):
@@ -251,6 +297,10 @@ class OpenAiGateway:
         self._session: Optional[aiohttp.ClientSession] = None
         self._stopped: Optional[asyncio.Event] = None
         self._machine_names = gateway_guard.machine_names()
+
+    def _camera_names(self) -> list[str]:
+        names = getattr(self.backend, 'camera_names', None)
+        return [] if names is None else names()
 
     @property
     def url(self) -> str:
@@ -450,7 +500,8 @@ class OpenAiGateway:
         model = given_model or settings.model
         if not isinstance(model, str):
             raise GatewayError(400, "'model' must be a string")
-        model, camera = camera_model(model)
+        cameras = self._camera_names()
+        model, camera = camera_model(model, cameras)
         body['model'] = model
         image_parts(body)  # validates messages before anything is attached
         if camera is not None:
@@ -459,7 +510,7 @@ class OpenAiGateway:
         for part in image_parts(body):
             image_url = part.get('image_url')
             url = image_url.get('url') if isinstance(image_url, dict) else image_url
-            source = image_source(url)
+            source = image_source(url, cameras)
             if source.topic is not None:
                 ros_parts.append((part, source.topic))
         refusal = self.backend.refusal()
@@ -610,10 +661,14 @@ class OpenAiGateway:
         models = await self._upstream_models(settings)
         topics = await asyncio.get_running_loop().run_in_executor(
             None, self.backend.image_topics)
+        cameras = self._camera_names()
         listed = []
         for model in models:
             listed.append(model)
-            for suffix in [CAMERA_SUFFIX] + ['+' + topic for topic in topics]:
+            # '+camera' is listed once; 'latest' always means the default camera.
+            for suffix in [CAMERA_SUFFIX] + ['+' + name for name in cameras
+                                             if name not in ('camera', DEFAULT_CAMERA)] \
+                    + ['+' + topic for topic in topics]:
                 listed.append(dict(model, id=model['id'] + suffix,
                                    owned_by='jetson_vlm_ros'))
         return web.json_response({'object': 'list', 'data': listed})
@@ -626,15 +681,21 @@ class OpenAiGateway:
             server.update(reachable=True, model_present=settings.model in models)
         except GatewayError as error:
             server.update(reachable=False, model_present=False, error=error.message)
-        camera = await asyncio.get_running_loop().run_in_executor(
-            None, self.backend.camera_state)
-        age = camera.get('age_s')
-        fresh = age is not None and (settings.max_image_age == 0
-                                     or age <= settings.max_image_age)
-        healthy = server['reachable'] and server['model_present'] and fresh
+        loop = asyncio.get_running_loop()
+        camera = await loop.run_in_executor(None, self.backend.camera_state)
+        cameras = {name: await loop.run_in_executor(None, self.backend.camera_state, name)
+                   for name in self._camera_names()}
+
+        def fresh(state: dict[str, Any]) -> bool:
+            age = state.get('age_s')
+            return age is not None and (settings.max_image_age == 0
+                                        or age <= settings.max_image_age)
+
+        healthy = server['reachable'] and server['model_present'] and fresh(camera) \
+            and all(map(fresh, cameras.values()))
         return web.json_response({
             'status': 'ok' if healthy else 'degraded',
-            'camera': camera, 'server': server,
+            'camera': camera, 'cameras': cameras, 'server': server,
             'requests_in_flight': self.backend.slots.in_flight,
             'max_concurrent_requests': self.backend.slots.limit,
         })
@@ -646,10 +707,16 @@ class OpenAiGateway:
         return web.json_response(self.backend.status())
 
     async def _frame(self, request: web.Request) -> web.Response:
+        # ?camera=<name>: a named camera's frame; none: the default camera's.
+        name = request.query.get('camera') or None
+        if name is not None and name not in self._camera_names():
+            raise GatewayError(404, unknown_camera(name, self._camera_names()),
+                               param='camera')
         jpeg = await asyncio.get_running_loop().run_in_executor(
-            None, self.backend.status_frame, self.backend.settings())
+            None, self.backend.status_frame, self.backend.settings(), name)
         if jpeg is None:
-            raise GatewayError(404, 'no camera frame received yet')
+            raise GatewayError(404, 'no camera frame received yet' if name is None
+                               else f"no frame received yet from camera '{name}'")
         return web.Response(body=jpeg, content_type='image/jpeg',
                             headers={'Cache-Control': 'no-store'})
 

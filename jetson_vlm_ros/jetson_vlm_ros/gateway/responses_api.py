@@ -416,12 +416,13 @@ def _part(part: Any, role: str, where: str) -> dict[str, Any]:
     if kind == 'input_image' and role != 'assistant':
         if part.get('file_id') is not None:
             raise RequestError(f'{where}: images by file_id are not available here (no file '
-                               f'storage); send image_url: a data: URL, ros://latest or '
-                               f'ros:///some/topic', f'{where}.file_id')
+                               f'storage); send image_url: a data: URL, ros://latest, '
+                               f'ros://<camera name> or ros:///some/topic', f'{where}.file_id')
         url = part.get('image_url')
         if not isinstance(url, str):
             raise RequestError(f'{where}.image_url must be a string: a data: URL, '
-                               f'ros://latest or ros:///some/topic', f'{where}.image_url')
+                               f'ros://latest, ros://<camera name> or ros:///some/topic',
+                               f'{where}.image_url')
         image: dict[str, Any] = {'url': url}
         if part.get('detail') in ('low', 'high'):
             image['detail'] = part['detail']

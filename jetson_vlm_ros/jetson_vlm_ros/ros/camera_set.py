@@ -33,15 +33,19 @@ from rclpy.node import Node
 
 # (frame, settings, name for errors) -> the image as the model gets it.
 FrameEncoder = Callable[[Frame, VlmSettings, str], EncodedImage]
+# Told (the camera, its new frame) for every frame of every camera, on the spinning thread.
+CameraFrameListener = Callable[[CameraInput, Frame], None]
 
 
 class CameraSet:
     """Every camera of the node, the default one first."""
 
     def __init__(self, node: Node, settings: Callable[[], VlmSettings],
-                 frame_arrived: FrameListener, enabled_changed: Callable[[bool], None]) -> None:
+                 frame_arrived: Optional[FrameListener],
+                 enabled_changed: Callable[[bool], None]) -> None:
         names = settings().cameras or ('',)  # '': the single unnamed camera on `image`
         self._preparers: dict[str, HistoryPreparer] = {}
+        self._frame_listeners: list[CameraFrameListener] = []
 
         def enable_every_camera(enabled: bool) -> None:
             for camera in self.cameras[1:]:
@@ -55,6 +59,15 @@ class CameraSet:
                                      lambda enabled: None, name=name, enable_service=False)
                          for name in names[1:]]
         self.default = self.cameras[0]
+        self._by_name = {camera.name: camera for camera in self.cameras}
+
+    def add_frame_listener(self, listener: CameraFrameListener) -> None:
+        """Tell listener every frame of every camera from now on (it must return at once)."""
+        self._frame_listeners.append(listener)
+
+    def named(self, name: str) -> Optional[CameraInput]:
+        """Return the camera of that name, or None ('' is the unnamed camera)."""
+        return self._by_name.get(name)
 
     def start_preparing(self, encode: FrameEncoder, settings: Callable[[], VlmSettings],
                         on_error: Callable[[str], None]) -> HistoryPreparer:
@@ -88,4 +101,6 @@ class CameraSet:
                 preparer.frame_kept(kept)
             if then is not None:
                 then(frame, kept)
+            for listener in self._frame_listeners:
+                listener(self._by_name[name], frame)
         return on_frame

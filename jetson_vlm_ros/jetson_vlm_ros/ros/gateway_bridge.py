@@ -13,8 +13,10 @@
 # limitations under the License.
 
 """
-The gateway's view of vlm_node: frames of the camera and of other image topics, on demand.
+The gateway's view of vlm_node: frames of its cameras and of other image topics, on demand.
 
+Sources: 'latest' (the default camera), a camera's name (`ros://front`), or a topic; a
+camera's own topic is served from that camera, never subscribed twice.
 Other topics (`ros:///topic`) are subscribed on first use with the camera's QoS, at most
 gateway_max_topics at once, and dropped after IDLE_TOPIC_S unused. Everything here is
 called from the gateway's worker threads; subscription callbacks only store a reference
@@ -35,6 +37,8 @@ from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.frames.caption_drawing import draw_caption, frame_as_sent
 from jetson_vlm_ros.model.scene_describer import (
     DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
+from jetson_vlm_ros.ros.camera_input import CameraInput
+from jetson_vlm_ros.ros.camera_set import CameraSet
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from sensor_msgs.msg import CompressedImage, Image
@@ -99,15 +103,17 @@ class GatewayBridge:
     """Implements openai_gateway.GatewayBackend on top of the node."""
 
     def __init__(self, node: Node, describer: SceneDescriber, encoder: ImageEncoder,
-                 settings: Callable[[], VlmSettings], latest_frame: Callable[[], Optional[Frame]],
-                 camera_topic: str, refusal: Callable[[], Optional[str]]) -> None:
+                 settings: Callable[[], VlmSettings], cameras: CameraSet,
+                 refusal: Callable[[], Optional[str]]) -> None:
         self._node = node
         self._describer = describer
         self.slots = describer.slots
         self._encoder = encoder
         self.settings = settings
-        self._latest_frame = latest_frame
-        self._camera_topic = camera_topic
+        self._cameras = cameras
+        self._default = cameras.default
+        self._camera_topics = {camera.topic: camera for camera in cameras.cameras}
+        self._camera_names = [camera.name for camera in cameras.cameras if camera.name]
         # As the camera's: sensor data, depth 1.
         self._qos = QoSProfile(
             history=qos_profile_sensor_data.history, depth=1,
@@ -133,6 +139,7 @@ class GatewayBridge:
         self.alert_state: Callable[[], dict[str, Any]] = lambda: {'rules': [], 'period': 0.0}
         self._drop_timer = node.create_timer(IDLE_TOPIC_S / 6, self._drop_unused)
         self.gateway: Optional[OpenAiGateway] = None
+        cameras.add_frame_listener(lambda camera, frame: self.frame_arrived(camera.topic, frame))
 
     def start_gateway(self) -> None:
         """Serve the gateway when gateway_port > 0; raise OSError when the port is taken."""
@@ -179,15 +186,41 @@ class GatewayBridge:
     # --- GatewayBackend ----------------------------------------------------------------
 
     def prepared_data_url(self, source: str, settings: VlmSettings) -> bytes:
-        """Return the latest frame of source as the node would send it; raise DescribeError."""
-        if source in ('latest', self._camera_topic):
-            frame, name = self._latest_frame(), self._camera_topic
-        else:
+        """
+        Return the latest frame of source as the node would send it; raise DescribeError.
+
+        source: 'latest' (the default camera), a camera's name, or a topic.
+        """
+        camera = self._camera(source)
+        if camera is not None:
+            frame, name = camera.latest_frame, camera.topic
+        elif source.startswith('/'):
             frame, name = self._topic_frame(source, settings), source
+        else:
+            raise DescribeError(f"no camera named '{source}': this node's cameras are "
+                                f"{', '.join(self._camera_names) or '(one unnamed camera)'}")
         now = time.monotonic()
         self._ahead_until[name] = now + settings.gateway_prepare_ahead
-        frame = self._describer.check_frame(frame, settings, now, name)
+        try:
+            frame = self._describer.check_frame(frame, settings, now, name)
+        except DescribeError as error:
+            if camera is None or source == 'latest' or source.startswith('/'):
+                raise
+            # As a question across cameras says it: which camera, then why.
+            raise type(error)(f"camera '{source}': {error}") from None
         return self._prepare(name, frame, settings, ahead=False)
+
+    def _camera(self, source: str) -> Optional[CameraInput]:
+        """Return the camera that source names ('latest', a name or its topic), or None."""
+        if source == 'latest':
+            return self._default
+        if source.startswith('/'):
+            return self._camera_topics.get(source)
+        return self._cameras.named(source) if source else None
+
+    def camera_names(self) -> list[str]:
+        """Return the node's named cameras, the default first (none: one unnamed camera)."""
+        return list(self._camera_names)
 
     def frame_arrived(self, source: str, frame: Frame) -> None:
         """
@@ -227,8 +260,9 @@ class GatewayBridge:
                 f'{error}')
 
     def _newest_frame(self, source: str) -> Optional[Frame]:
-        if source == self._camera_topic:
-            return self._latest_frame()
+        camera = self._camera_topics.get(source)
+        if camera is not None:
+            return camera.latest_frame
         with self._lock:
             entry = self._topics.get(source)
         return None if entry is None else entry.latest
@@ -269,11 +303,14 @@ class GatewayBridge:
         return sorted(name for name, types in self._node.get_topic_names_and_types()
                       if any(kind in IMAGE_TYPES for kind in types))
 
-    def camera_state(self) -> dict[str, Any]:
-        """Return the camera topic, frames received, and the latest frame's age."""
-        frame = self._latest_frame()
-        counts = self.preparation_counts(self._camera_topic)
-        return {'topic': self._camera_topic,
+    def camera_state(self, name: Optional[str] = None) -> dict[str, Any]:
+        """Return a camera's topic, frames received, and latest frame's age (default camera)."""
+        camera = self._default if name is None else self._cameras.named(name)
+        if camera is None:
+            raise KeyError(f"no camera named '{name}'")
+        frame = camera.latest_frame
+        counts = self.preparation_counts(camera.topic)
+        return {'topic': camera.topic,
                 'frames_received': 0 if frame is None else frame.sequence,
                 'age_s': None if frame is None
                 else round(time.monotonic() - frame.received_at, 3),
@@ -295,19 +332,28 @@ class GatewayBridge:
     def status(self) -> dict[str, Any]:
         """Return what the status page shows."""
         alerts = self.alert_state()
-        return {'camera': self.camera_state(), 'captions': list(self.recent_captions),
+        return {'camera': self.camera_state(),
+                'cameras': {name: self.camera_state(name) for name in self._camera_names},
+                'default_camera': self._default.name or None,
+                'captions': list(self.recent_captions),
                 'alerts': alerts, 'model': self.settings().model,
                 'requests_in_flight': self.slots.in_flight}
 
-    def status_frame(self, settings: VlmSettings) -> Optional[bytes]:
-        """Return the latest camera frame as prepared for the model, last caption drawn."""
-        frame = self._latest_frame()
+    def status_frame(self, settings: VlmSettings,
+                     camera: Optional[str] = None) -> Optional[bytes]:
+        """
+        Return a camera's latest frame as prepared for the model (default: default camera).
+
+        The default camera's frame carries the last caption (captions describe it).
+        """
+        source = self._default if camera is None else self._cameras.named(camera)
+        frame = None if source is None else source.latest_frame
         if frame is None:
             return None
         try:
             image = self._encoder(frame.message, settings.max_image_size,
                                   settings.jpeg_quality)
-            if not self.recent_captions:
+            if not self.recent_captions or source is not self._default:
                 return image.jpeg
             pixels = frame_as_sent(image)
             if pixels is None:

@@ -35,7 +35,7 @@ from typing import Any, Optional
 from jetson_vlm_interfaces.srv import DescribeScene
 from jetson_vlm_ros.core.settings import SettingsError
 from jetson_vlm_ros.frames.frame_memory import keep_freed_frames_in_process
-from jetson_vlm_ros.model.scene_describer import Frame, SceneDescriber
+from jetson_vlm_ros.model.scene_describer import SceneDescriber
 from jetson_vlm_ros.model.vlm_client import load_openai_in_background
 from jetson_vlm_ros.ros.alert_monitor import AlertMonitor
 from jetson_vlm_ros.ros.camera_input import encode_with_cv_bridge_fallback
@@ -86,7 +86,7 @@ class VlmNode(Node):
         # everything else runs inline on the spinning thread.
         self.slow_callbacks = ReentrantCallbackGroup()
         # The cameras (the `cameras` parameter, or one on `image`); the first is the default.
-        self._cameras = CameraSet(self, settings, self._frame_arrived,
+        self._cameras = CameraSet(self, settings, None,
                                   lambda enabled: self._captions.enabled_changed(enabled))
         self._camera = self._cameras.default
         self._describer = SceneDescriber(
@@ -111,8 +111,7 @@ class VlmNode(Node):
         self._alerts = AlertMonitor(self, self._describer, settings,
                                     lambda: self._camera.latest_frame, self.slow_callbacks)
         self._gateway = GatewayBridge(
-            self, self._describer, encode_with_cv_bridge_fallback, settings,
-            lambda: self._camera.latest_frame, self._camera.topic,
+            self, self._describer, encode_with_cv_bridge_fallback, settings, self._cameras,
             lambda: None if self._camera.enabled else DISABLED_ERROR)
         self._gateway.alert_state = self._alerts.state
         for part in (self._captions, self._cameras):
@@ -195,9 +194,6 @@ class VlmNode(Node):
         if action is not None:
             action.destroy()
         super().destroy_node()
-
-    def _frame_arrived(self, frame: Frame, kept: Optional[Frame]) -> None:
-        self._gateway.frame_arrived(self._camera.topic, frame)  # the default camera's
 
 
 def main(args: Optional[list[str]] = None) -> None:

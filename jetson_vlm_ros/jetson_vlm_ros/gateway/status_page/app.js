@@ -24,8 +24,9 @@ async function refreshStatus() {
   const status = await response.json();
   model = status.model;
   const camera = status.camera;
-  $('camera-info').textContent = camera.age_s === null ? '(no frame yet on ' + camera.topic + ')'
-    : camera.topic + ', frame ' + camera.age_s.toFixed(1) + ' s old';
+  $('camera-info').textContent = (status.default_camera ? "'" + status.default_camera + "' " : '') +
+    cameraText(camera);
+  showCameras(status.cameras || {}, status.default_camera);
   $('summary').textContent = 'model ' + status.model + ', ' + status.requests_in_flight +
     ' request(s) in flight';
   const captions = status.captions.slice().reverse();
@@ -52,14 +53,53 @@ async function refreshStatus() {
   }
 }
 
-async function refreshFrame() {
-  const response = await fetch('/v1/frame.jpg', { headers: headers() });
+function cameraText(camera) {
+  return camera.age_s === null ? '(no frame yet on ' + camera.topic + ')'
+    : camera.topic + ', frame ' + camera.age_s.toFixed(1) + ' s old';
+}
+
+// A tile per named camera but the default one (shown above); the ask form's camera choice.
+function showCameras(cameras, defaultName) {
+  const names = Object.keys(cameras);
+  const tiles = $('cameras');
+  for (const tile of Array.from(tiles.children)) {
+    if (!(tile.dataset.camera in cameras)) tile.remove();
+  }
+  for (const name of names.filter((n) => n !== defaultName)) {
+    let tile = tiles.querySelector('[data-camera="' + CSS.escape(name) + '"]');
+    if (!tile) {
+      tile = document.createElement('figure');
+      tile.className = 'camera-tile';
+      tile.dataset.camera = name;
+      const image = document.createElement('img');
+      image.alt = 'latest frame of camera ' + name;
+      tile.append(image, document.createElement('figcaption'));
+      tiles.appendChild(tile);
+    }
+    tile.querySelector('figcaption').textContent = name + ': ' + cameraText(cameras[name]);
+  }
+  const select = $('ask-camera');
+  select.hidden = names.length === 0;
+  if (Array.from(select.options).map((o) => o.value).join('\n') !== names.join('\n')) {
+    select.replaceChildren(...names.map((name) => new Option(name, name)));
+  }
+}
+
+async function showFrame(image, path) {
+  const response = await fetch(path, { headers: headers() });
   if (!response.ok) return;
   const url = URL.createObjectURL(await response.blob());
-  const image = $('frame');
   const old = image.src;
   image.onload = () => { if (old.startsWith('blob:')) URL.revokeObjectURL(old); };
   image.src = url;
+}
+
+async function refreshFrame() {
+  await showFrame($('frame'), '/v1/frame.jpg');
+  for (const tile of Array.from($('cameras').children)) {
+    await showFrame(tile.querySelector('img'),
+      '/v1/frame.jpg?camera=' + encodeURIComponent(tile.dataset.camera));
+  }
 }
 
 async function ask(event) {
@@ -71,7 +111,8 @@ async function ask(event) {
     const response = await fetch('/v1/chat/completions', {
       method: 'POST',
       headers: headers({ 'Content-Type': 'application/json' }),
-      body: JSON.stringify({ model: model + '+camera', stream: true,
+      // <model>+<camera name> for a named camera, <model>+camera for the unnamed one.
+      body: JSON.stringify({ model: model + '+' + ($('ask-camera').value || 'camera'), stream: true,
         messages: [{ role: 'user', content: $('prompt').value }] }),
     });
     if (!response.ok) { answer.textContent = 'error: ' + await errorText(response); return; }
