@@ -69,6 +69,7 @@ def assert_seen(image, camera: dict) -> None:
     (['front camera'], "'front camera' is not a relative ROS name"),
     ([''], "'' is not a relative ROS name"),
     (['all'], "'all' is reserved"),
+    (['front', 'latest'], "'latest' is reserved"),
 ])
 def test_bad_camera_names_are_refused(names, problem):
     with pytest.raises(SettingsError, match=re.escape(problem)):

@@ -54,6 +54,7 @@ DOCUMENTED = {
     'max_concurrent_requests': (int, 2, (1, 16), True),
     'image_transport': (str, 'raw', None, True),
     'cameras': (tuple, (), None, True),
+    'caption_cameras': (tuple, (), None, False),
     'diagnostics_period': (float, 1.0, (0.0, 60.0), True),
     'warm_up': (bool, True, None, True),
     'start_enabled': (bool, True, None, True),

@@ -62,6 +62,8 @@ def camera_name_problem(name: str) -> Optional[str]:
     """Return why name cannot name a camera (a relative ROS name, not 'all'), or None."""
     if name == ALL_CAMERAS:
         return f"'{ALL_CAMERAS}' is reserved (a request's word for every camera)"
+    if name == 'latest':
+        return "'latest' is reserved (the gateway's ros://latest is the default camera)"
     if not all(_NAME_TOKEN.fullmatch(token) for token in name.split('/')):
         return (f"'{name}' is not a relative ROS name (letters, digits and underscores, "
                 f"not starting with a digit, tokens joined by '/')")

@@ -89,6 +89,11 @@ class Captions:
         self._timer = None
         self.schedule(settings().caption_period if self._camera.enabled else 0.0)
 
+    @property
+    def last_captioned_sequence(self) -> int:
+        """Return the newest frame sequence last captioned (of the one camera, usually)."""
+        return max(self.last_captioned.values(), default=-1)
+
     def schedule(self, period: float) -> None:
         """Caption every period seconds from now on; 0 stops captions."""
         if self._timer is not None:
