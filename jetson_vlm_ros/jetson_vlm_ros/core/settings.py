@@ -24,6 +24,7 @@ import re
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
+from jetson_vlm_ros.alerts.alert_rules import rules_problem
 from jetson_vlm_ros.gateway.gateway_guard import host_entry_problem, origin_entry_problem
 
 Value = Union[str, int, float, bool, tuple[str, ...]]
@@ -240,7 +241,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'get 403.', check=_origins),
     ParameterSpec('alert_rules', (),
                   'Yes/no questions about the camera, e.g. "Is a person in the doorway?"; '
-                  'all are asked in one model call per alert_period.'),
+                  'rules looking at the same cameras are asked in one model call per '
+                  'alert_period. A prefix names the cameras a rule looks at: "[rear] Is a '
+                  'person behind the robot?", "[front, rear] ...", "[all] ..."; without '
+                  'one, the default camera.'),
     ParameterSpec('alert_period', 0.0,
                   'Seconds between alert checks of the latest frame; 0 turns alerts off.',
                   0.0, 3600.0),
@@ -333,7 +337,12 @@ class VlmSettings:
             if isinstance(spec.default, tuple):
                 value = tuple(value)
             clean[name] = float(value) if isinstance(spec.default, float) else value
-        return replace(self, **clean)
+        result = replace(self, **clean)
+        # Rules may name cameras ('[rear] ...'): only the node's own.
+        problem = rules_problem(result.alert_rules, result.cameras)
+        if problem:
+            raise SettingsError(f"invalid value for parameter 'alert_rules': {problem}")
+        return result
 
 
 DEFAULT_SETTINGS = VlmSettings(**{spec.name: spec.default for spec in PARAMETERS})
