@@ -187,7 +187,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'Named cameras, e.g. ["front", "rear"]: each subscribes `NAME/image` (or '
                   '`NAME/image/compressed`), remappable, and requests may name them (cameras '
                   "field, 'all' for every one). The first is the default camera (requests "
-                  'naming none, captions, alerts, the gateway, diagnostics); empty: one '
+                  'naming none, captions, alert rules naming none, the gateway); empty: one '
                   'camera on `image`.', read_only=True, check=_cameras),
     ParameterSpec('diagnostics_period', 1.0,
                   'Seconds between /diagnostics messages (camera, vlm server, requests); '
