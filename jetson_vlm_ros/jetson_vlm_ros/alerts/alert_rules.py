@@ -73,7 +73,7 @@ def rule_cameras(rule: str, cameras: Sequence[str]) -> tuple[str, ...]:
         return tuple(cameras[:1])
     if not cameras:
         raise AlertRuleError(
-            f"rule {rule!r} names cameras, but this node has no named cameras (cameras "
+            f'rule {rule!r} names cameras, but this node has no named cameras (cameras '
             f"parameter): write it without the '[...]' prefix")
     if not question:
         raise AlertRuleError(f'rule {rule!r} has no question after its cameras')

@@ -81,10 +81,11 @@ class CameraHealth:
         # A named camera says its name among the values too (monitors that show only those).
         values = [('camera', self.camera)] if self.camera else []
         values += [('topic', facts.topic), ('enabled', str(facts.enabled)),
-                  ('frames received', str(facts.frames_received)), ('rate (Hz)', f'{rate:.1f}'),
-                  ('age of latest (s)', '-' if facts.latest_age is None
-                   else f'{facts.latest_age:.2f}'),
-                  ('publishers', str(facts.publishers))]
+                   ('frames received', str(facts.frames_received)),
+                   ('rate (Hz)', f'{rate:.1f}'),
+                   ('age of latest (s)', '-' if facts.latest_age is None
+                    else f'{facts.latest_age:.2f}'),
+                   ('publishers', str(facts.publishers))]
         stale = facts.max_image_age or DEFAULT_STALE_AGE
         if not facts.enabled:
             return Status(self.name, OK, 'disabled: not subscribed (call the enable service)',
