@@ -36,6 +36,7 @@ class Diagnostics:
     def __init__(self, harness) -> None:
         self.prefix = f'{harness.namespace}/vlm_node: '
         self.arrays: list[dict] = []
+        self._seen = 0  # arrays before this index were passed by an earlier wait
         self._lock = threading.Lock()
         harness.tester.create_subscription(DiagnosticArray, '/diagnostics', self._on, 10)
 
@@ -47,15 +48,25 @@ class Diagnostics:
                 self.arrays.append(statuses)
 
     def wait_for_array(self, predicate, what: str, timeout: float = 10.0) -> dict:
-        """Wait for a message (the latest first) whose statuses satisfy predicate; return it."""
+        """
+        Wait for a message whose statuses satisfy predicate; return it.
+
+        Only messages newer than the one the last wait returned count: each wait sees
+        what happened after the previous one, never an earlier state again.
+        """
         def matching():
             with self._lock:
-                return next((a for a in reversed(self.arrays) if predicate(a)), None)
-        return wait_for(matching, timeout, f'one /diagnostics message with {what} '
+                found = next((i for i in range(self._seen, len(self.arrays))
+                              if predicate(self.arrays[i])), None)
+                if found is None:
+                    return None
+                self._seen = found + 1
+                return self.arrays[found]
+        return wait_for(matching, timeout, f'a new /diagnostics message with {what} '
                                            f'(latest: {self.arrays[-1:] or None})')
 
     def wait(self, levels: dict, timeout: float = 10.0) -> dict:
-        """Wait for a message in which every named status has its level; return it."""
+        """Wait for a new message in which every named status has its level; return it."""
         return self.wait_for_array(lambda a: all(
             name in a and a[name].level == level for name, level in levels.items()),
             str(levels), timeout)
@@ -74,7 +85,11 @@ def test_each_camera_has_its_own_status_going_warn_and_ok_independently(make_har
     front, rear = publisher(harness, 'front'), publisher(harness, 'rear')
     with publishing(front, frame(FRONT), 30.0):
         with publishing(rear, frame(REAR), 30.0):
-            both = diagnostics.wait({'camera front': OK, 'camera rear': OK})
+            # OK with a rate: frames arrived (not the OK of 'waiting for the first frame').
+            both = diagnostics.wait_for_array(lambda a: all(
+                a.get(f'camera {name}') is not None and a[f'camera {name}'].level == OK
+                and a[f'camera {name}'].message.endswith('Hz') for name in ('front', 'rear')),
+                'both cameras OK with frames')
             assert 'camera' not in both  # no unnamed camera status beside the named ones
             for name in ('front', 'rear'):
                 status = both[f'camera {name}']
