@@ -15,8 +15,12 @@
 
 """Alert rules without ROS: the question, the strict answer check, edges and cooldown."""
 
+import re
+
 from jetson_vlm_ros.alerts.alert_rules import (
-    alert_prompt, AlertAnswerError, AlertTracker, parse_answer)
+    alert_prompt, AlertAnswerError, AlertRuleError, AlertTracker, EVERY_CAMERA, group_rules,
+    parse_answer, rule_cameras, RuleGroup, split_rule)
+from jetson_vlm_ros.core.settings import ALL_CAMERAS, settings_from, SettingsError
 import pytest
 
 RULES = ['Is a person in the doorway?', 'Is the door open?']
@@ -83,3 +87,69 @@ def test_changing_rules_keeps_the_state_of_rules_that_stay():
     assert summary['Is the floor wet?']['active'] is True
     assert summary[RULES[0]] == {'rule': RULES[0], 'active': False, 'observed': False,
                                  'alerts': 1, 'seconds_since_alert': 3.0}
+
+
+# --- rules naming cameras ------------------------------------------------------------------
+
+CAMERAS = ['front', 'rear', 'left']
+
+
+def test_a_prefix_names_the_cameras_and_is_not_part_of_the_question():
+    assert split_rule('[rear] Is a person behind the robot?') == (
+        ('rear',), 'Is a person behind the robot?')
+    assert split_rule(' [ front ,rear]Is anyone near? ') == (('front', 'rear'), 'Is anyone near?')
+    assert split_rule('Is the door [left side] open?') == (None, 'Is the door [left side] open?')
+
+
+def test_rule_cameras_in_the_node_s_order_default_and_all():
+    assert rule_cameras('Is it dark?', CAMERAS) == ('front',)  # the default camera
+    assert rule_cameras('Is it dark?', []) == ()  # the single unnamed camera
+    assert rule_cameras('[left, front] Is it dark?', CAMERAS) == ('front', 'left')
+    assert rule_cameras('[all] Is it dark?', CAMERAS) == tuple(CAMERAS)
+    assert EVERY_CAMERA == ALL_CAMERAS  # the same word as in requests
+
+
+@pytest.mark.parametrize('rule, cameras, problem', [
+    ('[top] Is it dark?', CAMERAS,
+     "names unknown camera 'top': this node's cameras are front, rear, left (or 'all')"),
+    ('[front, top, back] Is it dark?', CAMERAS, "names unknown camera 'top', 'back'"),
+    ('[] Is it dark?', CAMERAS, "names unknown camera ''"),
+    ('[rear, rear] Is it dark?', CAMERAS, 'names a camera twice: rear'),
+    ('[all, rear] Is it dark?', CAMERAS, "'all' names every camera: name no other"),
+    ('[rear]', CAMERAS, 'has no question after its cameras'),
+    ('[front] Is it dark?', [], 'this node has no named cameras (cameras parameter)'),
+])
+def test_rules_naming_cameras_badly_are_refused(rule, cameras, problem):
+    with pytest.raises(AlertRuleError, match=re.escape(problem)):
+        rule_cameras(rule, cameras)
+
+
+def test_rules_are_grouped_by_their_cameras_one_call_each():
+    rules = ['Is the door open?', '[rear] Is a person behind?', '[rear, front] Anyone near?',
+             '[front] Is it dark?', '[all] Is there smoke?', '[rear] Is the ramp down?']
+    assert group_rules(rules, CAMERAS) == [
+        RuleGroup(('front',), (rules[0], rules[3]), ('Is the door open?', 'Is it dark?')),
+        RuleGroup(('rear',), (rules[1], rules[5]), ('Is a person behind?', 'Is the ramp down?')),
+        RuleGroup(('front', 'rear'), (rules[2],), ('Anyone near?',)),
+        RuleGroup(tuple(CAMERAS), (rules[4],), ('Is there smoke?',)),
+    ]
+    assert group_rules(RULES, []) == [RuleGroup((), tuple(RULES), tuple(RULES))]
+
+
+def test_the_prompt_for_several_cameras_says_the_images_are_labelled():
+    assert alert_prompt(RULES, 1) == alert_prompt(RULES)
+    prompt = alert_prompt(['Anyone near?'], 2)
+    assert "about the 2 images (one per camera, each after its camera's name)" in prompt
+    assert prompt.endswith('\n1. Anyone near?')
+
+
+def test_the_parameter_refuses_rules_naming_cameras_the_node_lacks():
+    settings = settings_from({'cameras': ['front', 'rear'],
+                              'alert_rules': ['[rear] Is a person behind?', 'Is it dark?']})
+    assert settings.alert_rules == ('[rear] Is a person behind?', 'Is it dark?')
+    with pytest.raises(SettingsError, match=re.escape(
+            "invalid value for parameter 'alert_rules': rule '[top] Is it dark?' names unknown "
+            "camera 'top': this node's cameras are front, rear (or 'all')")):
+        settings.updated({'alert_rules': ['[top] Is it dark?']})
+    with pytest.raises(SettingsError, match='this node has no named cameras'):
+        settings_from({'alert_rules': ['[front] Is it dark?']})

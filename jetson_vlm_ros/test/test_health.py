@@ -54,6 +54,15 @@ def test_camera_without_publisher_and_disabled():
     assert off.level == OK and off.message.startswith('disabled')
 
 
+def test_a_named_camera_s_status_is_named_after_it():
+    unnamed = CameraHealth().status(facts(), 0.0)
+    assert unnamed.name == 'camera' and unnamed.values[0] == ('topic', '/camera/image_raw')
+    rear = CameraHealth('rear').status(facts(topic='/rear/image', latest_age=3.0), 0.0)
+    assert rear.name == 'camera rear' and rear.level == WARN
+    assert rear.hardware_id == '/rear/image'
+    assert rear.values[:2] == [('camera', 'rear'), ('topic', '/rear/image')]
+
+
 def test_server_status_goes_error_and_back_to_ok():
     server = ServerHealth()
     assert server.status('http://h/v1', 'gemma3:4b', '').level == OK  # not checked yet

@@ -15,8 +15,11 @@
 """
 Natural-language alert rules, without ROS: the question, the strict answer check, the edges.
 
-All rules are asked in one model call that must answer with a JSON array of booleans, one
-per rule. Anything else is an AlertAnswerError: the answer is skipped, never read as an
+A rule may name the cameras it looks at in a prefix: '[rear] Is a person behind the
+robot?', '[front, rear] Is anyone near the robot?', '[all] ...' (every camera); a rule
+without one looks at the default camera. Rules that look at the same cameras are asked in
+one model call (a RuleGroup), which must answer with a JSON array of booleans, one per
+rule. Anything else is an AlertAnswerError: the answer is skipped, never read as an
 alarm. A rule alerts when it turns true (at most once per cooldown) and clears once when
 it turns false again.
 """
@@ -26,15 +29,95 @@ import json
 import re
 from typing import Any, Optional, Sequence
 
+# The word that names every camera, as in requests (core.settings.ALL_CAMERAS: not imported,
+# settings imports this module to check alert_rules against cameras).
+EVERY_CAMERA = 'all'
+# '[front, rear] question': the cameras, then the question the model gets.
+_CAMERA_PREFIX = re.compile(r'\[([^\]]*)\](.*)', re.DOTALL)
+
 
 class AlertAnswerError(ValueError):
     """The model's answer is not a JSON array with one boolean per rule."""
 
 
-def alert_prompt(rules: Sequence[str]) -> str:
-    """Return the one question that asks every rule about the image."""
+class AlertRuleError(ValueError):
+    """A rule names cameras the node does not have, or names them badly."""
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """Rules that look at the same cameras: asked together in one model call."""
+
+    cameras: tuple[str, ...]  # in the node's camera order; () the single unnamed camera
+    rules: tuple[str, ...]  # as written in alert_rules (the rule of each Alert)
+    questions: tuple[str, ...]  # the rules without their camera prefix, as the model gets them
+
+
+def split_rule(rule: str) -> tuple[Optional[tuple[str, ...]], str]:
+    """Return (the cameras a rule's '[...]' prefix names, or None without one; its question)."""
+    prefixed = _CAMERA_PREFIX.fullmatch(rule.strip())
+    if prefixed is None:
+        return None, rule
+    names = tuple(name.strip() for name in prefixed.group(1).split(','))
+    return names, prefixed.group(2).strip()
+
+
+def rule_cameras(rule: str, cameras: Sequence[str]) -> tuple[str, ...]:
+    """
+    Return the cameras rule looks at, in the order of cameras (the node's); raise AlertRuleError.
+
+    No prefix: the default camera (the first; () on a node without named cameras).
+    """
+    names, question = split_rule(rule)
+    if names is None:
+        return tuple(cameras[:1])
+    if not cameras:
+        raise AlertRuleError(
+            f'rule {rule!r} names cameras, but this node has no named cameras (cameras '
+            f"parameter): write it without the '[...]' prefix")
+    if not question:
+        raise AlertRuleError(f'rule {rule!r} has no question after its cameras')
+    if EVERY_CAMERA in names:
+        if len(names) > 1:
+            raise AlertRuleError(
+                f"rule {rule!r}: '{EVERY_CAMERA}' names every camera: name no other")
+        return tuple(cameras)
+    unknown = [name for name in names if name not in cameras]
+    if unknown:
+        raise AlertRuleError(
+            f"rule {rule!r} names unknown camera {', '.join(repr(n) for n in unknown)}: this "
+            f"node's cameras are {', '.join(cameras)} (or '{EVERY_CAMERA}')")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise AlertRuleError(f"rule {rule!r} names a camera twice: {', '.join(repeated)}")
+    return tuple(name for name in cameras if name in names)
+
+
+def rules_problem(rules: Sequence[str], cameras: Sequence[str]) -> Optional[str]:
+    """Return why rules cannot be asked on a node with these cameras, or None."""
+    try:
+        group_rules(rules, cameras)
+    except AlertRuleError as error:
+        return str(error)
+    return None
+
+
+def group_rules(rules: Sequence[str], cameras: Sequence[str]) -> list[RuleGroup]:
+    """Group rules by the cameras they look at, groups in order of their first rule."""
+    grouped: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for rule in rules:
+        question = split_rule(rule)[1]
+        grouped.setdefault(rule_cameras(rule, cameras), []).append((rule, question))
+    return [RuleGroup(key, tuple(r for r, _ in members), tuple(q for _, q in members))
+            for key, members in grouped.items()]
+
+
+def alert_prompt(rules: Sequence[str], images: int = 1) -> str:
+    """Return the one question that asks every rule about the image (or the images)."""
     numbered = '\n'.join(f'{number}. {rule}' for number, rule in enumerate(rules, 1))
-    return (f'Answer each of these {len(rules)} yes/no questions about the image. Reply with '
+    about = ('the image' if images == 1 else
+             f"the {images} images (one per camera, each after its camera's name)")
+    return (f'Answer each of these {len(rules)} yes/no questions about {about}. Reply with '
             f'only a JSON array of {len(rules)} booleans (true for yes, false for no), in '
             f'the order of the questions, and nothing else.\n{numbered}')
 

@@ -15,8 +15,9 @@
 """
 Health of vlm_node for /diagnostics, without ROS: one status per concern.
 
-`camera` (frames, rate, age of the latest), `vlm server` (reachable, model listed, warm-up)
-and `requests` (counters and latency). Each status is computed afresh from the current
+`camera` (frames, rate, age of the latest; one per camera: `camera NAME` for each named
+camera), `vlm server` (reachable, model listed, warm-up) and `requests` (counters and
+latency). Each status is computed afresh from the current
 facts on every tick, so a level goes back to OK by itself as soon as the fault clears.
 The node turns these into diagnostic_msgs/DiagnosticStatus, the shape diagnostic_updater
 gives (name prefixed by the node, hardware_id, key/value pairs).
@@ -58,10 +59,17 @@ class CameraFacts:
     max_image_age: float
 
 
-class CameraHealth:
-    """Turns CameraFacts into a status; remembers the last tick's count for the rate."""
+def camera_status_name(camera: str) -> str:
+    """Return the status name of a camera: 'camera' for the unnamed one, else 'camera NAME'."""
+    return f'camera {camera}' if camera else 'camera'
 
-    def __init__(self) -> None:
+
+class CameraHealth:
+    """Turns one camera's CameraFacts into a status; remembers the last count for the rate."""
+
+    def __init__(self, camera: str = '') -> None:
+        self.camera = camera  # '': the single unnamed camera on `image`
+        self.name = camera_status_name(camera)
         self._last: Optional[tuple[float, int]] = None  # (time, frames) at the last tick
 
     def status(self, facts: CameraFacts, now: float) -> Status:
@@ -70,14 +78,17 @@ class CameraHealth:
         if self._last is not None and now > self._last[0]:
             rate = max(0, facts.frames_received - self._last[1]) / (now - self._last[0])
         self._last = (now, facts.frames_received)
-        values = [('topic', facts.topic), ('enabled', str(facts.enabled)),
-                  ('frames received', str(facts.frames_received)), ('rate (Hz)', f'{rate:.1f}'),
-                  ('age of latest (s)', '-' if facts.latest_age is None
-                   else f'{facts.latest_age:.2f}'),
-                  ('publishers', str(facts.publishers))]
+        # A named camera says its name among the values too (monitors that show only those).
+        values = [('camera', self.camera)] if self.camera else []
+        values += [('topic', facts.topic), ('enabled', str(facts.enabled)),
+                   ('frames received', str(facts.frames_received)),
+                   ('rate (Hz)', f'{rate:.1f}'),
+                   ('age of latest (s)', '-' if facts.latest_age is None
+                    else f'{facts.latest_age:.2f}'),
+                   ('publishers', str(facts.publishers))]
         stale = facts.max_image_age or DEFAULT_STALE_AGE
         if not facts.enabled:
-            return Status('camera', OK, 'disabled: not subscribed (call the enable service)',
+            return Status(self.name, OK, 'disabled: not subscribed (call the enable service)',
                           facts.topic, values)
         if facts.latest_age is None:
             if facts.since_start <= stale:
@@ -93,15 +104,15 @@ class CameraHealth:
                 level = ERROR if facts.since_start > SILENT_FACTOR * stale else WARN
                 message = (f'no frame received in {facts.since_start:.0f} s and no publisher on '
                            f'{facts.topic}: is the camera running and the topic remapped?')
-            return Status('camera', level, message, facts.topic, values)
+            return Status(self.name, level, message, facts.topic, values)
         if facts.latest_age > SILENT_FACTOR * stale:
-            return Status('camera', ERROR, f'no frame for {facts.latest_age:.0f} s',
+            return Status(self.name, ERROR, f'no frame for {facts.latest_age:.0f} s',
                           facts.topic, values)
         if facts.latest_age > stale:
-            return Status('camera', WARN,
+            return Status(self.name, WARN,
                           f'latest frame is {facts.latest_age:.1f} s old, older than '
                           f'max_image_age ({stale:g} s)', facts.topic, values)
-        return Status('camera', OK, f'{rate:.1f} Hz', facts.topic, values)
+        return Status(self.name, OK, f'{rate:.1f} Hz', facts.topic, values)
 
 
 class ServerHealth:

@@ -24,6 +24,7 @@ import re
 from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
+from jetson_vlm_ros.alerts.alert_rules import rules_problem
 from jetson_vlm_ros.gateway.gateway_guard import host_entry_problem, origin_entry_problem
 
 Value = Union[str, int, float, bool, tuple[str, ...]]
@@ -207,7 +208,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'Named cameras, e.g. ["front", "rear"]: each subscribes `NAME/image` (or '
                   '`NAME/image/compressed`), remappable, and requests may name them (cameras '
                   "field, 'all' for every one). The first is the default camera (requests "
-                  'naming none, captions, alerts, the gateway, diagnostics); empty: one '
+                  'naming none, captions, alert rules naming none, the gateway); empty: one '
                   'camera on `image`.', read_only=True, check=_cameras),
     ParameterSpec('caption_cameras', (),
                   'Cameras the periodic caption covers, by name (`cameras`): several are '
@@ -265,7 +266,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'get 403.', check=_origins),
     ParameterSpec('alert_rules', (),
                   'Yes/no questions about the camera, e.g. "Is a person in the doorway?"; '
-                  'all are asked in one model call per alert_period.'),
+                  'rules looking at the same cameras are asked in one model call per '
+                  'alert_period. A prefix names the cameras a rule looks at: "[rear] Is a '
+                  'person behind the robot?", "[front, rear] ...", "[all] ..."; without '
+                  'one, the default camera.'),
     ParameterSpec('alert_period', 0.0,
                   'Seconds between alert checks of the latest frame; 0 turns alerts off.',
                   0.0, 3600.0),
@@ -367,6 +371,10 @@ class VlmSettings:
             problem = unknown_cameras_problem(getattr(updated, name), updated.cameras)
             if problem:
                 raise SettingsError(f"invalid value for parameter '{name}': {problem}")
+        # Rules may name cameras ('[rear] ...'): only the node's own.
+        problem = rules_problem(updated.alert_rules, updated.cameras)
+        if problem:
+            raise SettingsError(f"invalid value for parameter 'alert_rules': {problem}")
         return updated
 
 

@@ -18,17 +18,19 @@ vlm_node's /diagnostics publisher and its background server check (ROS side of h
 Publishes one diagnostic_msgs/DiagnosticArray per `diagnostics_period` on the absolute
 topic /diagnostics, as diagnostic_updater does, so rqt_robot_monitor and
 diagnostic_aggregator pick it up. Status names are prefixed with the node's fully
-qualified name ('/robot/vlm_node: camera').
+qualified name ('/robot/vlm_node: camera'); with named cameras there is one camera status
+each, in the order of the `cameras` parameter ('/robot/vlm_node: camera front').
 """
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from jetson_vlm_ros.core.health import CameraFacts, CameraHealth, ServerHealth, Status
+from jetson_vlm_ros.core.health import CameraHealth, ServerHealth, Status
 from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.model.scene_describer import SceneDescriber
 from jetson_vlm_ros.model.server_probe import ServerProbe
+from jetson_vlm_ros.ros.camera_input import CameraInput
 from rclpy.node import Node
 
 
@@ -45,14 +47,14 @@ class NodeHealth:
 
     def __init__(self, node: Node, describer: SceneDescriber,
                  settings: Callable[[], VlmSettings],
-                 camera_facts: Callable[[], CameraFacts], enabled: Callable[[], bool]) -> None:
+                 cameras: Sequence[CameraInput], enabled: Callable[[], bool]) -> None:
         self._node = node
         self._describer = describer
         self._settings = settings
-        self._camera_facts = camera_facts
         self._enabled = enabled
         self.server = ServerHealth()
-        self._camera = CameraHealth()
+        # Each camera's own health (and rate): one goes WARN while the others stay OK.
+        self._cameras = [(camera, CameraHealth(camera.name)) for camera in cameras]
         current = settings()
         period = current.diagnostics_period
         self._probe = None
@@ -72,11 +74,12 @@ class NodeHealth:
             self._probe.start()
 
     def statuses(self) -> list[Status]:
-        """Return the camera, vlm server and requests statuses as of now."""
+        """Return the camera (one per camera), vlm server and requests statuses as of now."""
         settings = self._settings()
         stats = self._describer.stats
+        now = time.monotonic()
         return [
-            self._camera.status(self._camera_facts(), time.monotonic()),
+            *(health.status(camera.facts(), now) for camera, health in self._cameras),
             self.server.status(settings.base_url, settings.model, stats.last_error),
             stats.status(self._describer.slots.in_flight, self._describer.slots.limit,
                          self._enabled()),

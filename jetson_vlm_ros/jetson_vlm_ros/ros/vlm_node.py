@@ -106,10 +106,10 @@ class VlmNode(Node):
         self._action = SceneActionServer(self, 'describe_scene', self._answers.answer_goal)
         self._server_check = StartupServerCheck(self, self._describer, settings,
                                                 self.slow_callbacks, self._captions.server_failed)
-        self._health = NodeHealth(self, self._describer, settings, self._camera.facts,
+        self._health = NodeHealth(self, self._describer, settings, self._cameras.cameras,
                                   lambda: self._camera.enabled)
-        self._alerts = AlertMonitor(self, self._describer, settings,
-                                    lambda: self._camera.latest_frame, self.slow_callbacks)
+        self._alerts = AlertMonitor(self, self._describer, settings, self._cameras,
+                                    self.slow_callbacks)
         self._gateway = GatewayBridge(
             self, self._describer, encode_with_cv_bridge_fallback, settings, self._cameras,
             lambda: None if self._camera.enabled else DISABLED_ERROR)
