@@ -133,7 +133,7 @@ def test_table_matches_settings_fields():
     assert sorted(names(NUMERIC) + names(STRINGS) + names(BOOLS) + names(LISTS)) == \
         sorted(names(PARAMETERS))
     assert len(FLOATS) == 10 and len(INTS) == 10 and len(STRINGS) == 8 and len(BOOLS) == 4
-    assert len(LISTS) == 4
+    assert len(LISTS) == 5
 
 
 @pytest.mark.parametrize('spec', BOOLS, ids=names(BOOLS))
