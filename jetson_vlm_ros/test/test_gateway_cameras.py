@@ -22,15 +22,16 @@ Responses API; /health, /v1/status and /v1/frame.jpg show every camera.
 
 from contextlib import contextmanager, ExitStack
 import http.client
-import io
 import json
 from typing import Any, Iterator, Optional
 
 from conftest import (
     free_port, GREEN, HAVE_ROS, make_image, module_harness, publishing, RED, requires_ros,
     solid, wait_for)
+import cv2
 from fake_vlm_server import FakeVlmServer
 from jetson_vlm_ros.gateway.openai_gateway import camera_model, GatewayError, image_source
+import numpy as np
 import pytest
 
 if HAVE_ROS:
@@ -270,14 +271,14 @@ def test_health_and_status_show_every_camera(node):
 
 @requires_ros
 def test_frame_jpg_serves_each_camera(node):
-    from PIL import Image as PilImage
     for query, name in (('', 'front'), ('?camera=rear', 'rear'),
                         ('?camera=arm%2Fwrist', 'arm/wrist'), ('?camera=front', 'front')):
         status, headers, body = node.http('GET', '/v1/frame.jpg' + query)
         assert status == 200 and headers['Content-Type'] == 'image/jpeg', body[:200]
-        picture = PilImage.open(io.BytesIO(body)).convert('RGB')
-        assert picture.size == CAMERAS[name]['size']
-        assert picture.getpixel((5, 5)) == pytest.approx(CAMERAS[name]['rgb'], abs=12)
+        picture = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        assert (picture.shape[1], picture.shape[0]) == CAMERAS[name]['size']
+        rgb = tuple(int(v) for v in picture[5, 5][::-1])  # BGR, and no uint8 wrap-around
+        assert rgb == pytest.approx(CAMERAS[name]['rgb'], abs=12)
     status, _, body = node.http('GET', '/v1/frame.jpg?camera=top')
     assert status == 404
     assert "this node's cameras are front, rear, arm/wrist" in json.loads(body)[
