@@ -13,27 +13,46 @@
 # limitations under the License.
 
 """
-How a ROS process that failed to start ends: at once, without tearing its DDS participant down.
+How a ROS process that failed to start ends: its half-made node torn down in order, on a clock.
 
-Fast DDS can crash or hang while it destroys a participant a fraction of a second old whose
-discovery with other new participants is still under way. Measured on the 2-core test
-machine with six vlm_node processes started together, each with one bad parameter: 3 of
-about 260 exits went wrong when the half-made node was destroyed (a SIGSEGV in
-rcl_node_fini, a busy loop in DomainParticipant::set_listener, a wait in
-ResourceEvent::unregister_timer that never returned); `ros2 launch` then shows a crash or
-waits on a process that never ends. A node that never ran has nothing to hand back that the
-kernel does not take back itself; Fast DDS's shared-memory files of a process that is gone
-are reclaimed by the next participant that starts.
+The node is destroyed before the context is shut down, as after a normal run: that frees its
+DDS participant, whose shared-memory segment (67 MB with the large-frames profile) otherwise
+stays in /dev/shm until the machine restarts (measured: a process ended with os._exit or
+SIGKILL leaves it; one ended this way does not). Left to the garbage collector at interpreter
+exit, after the context was gone, that teardown crashed or hung now and then (2 hangs and a
+SIGSEGV in about 260 failed starts, six at once). Fast DDS can still misbehave tearing down
+a participant a fraction of a second old while peers come and go, so a teardown that hangs
+ends the process anyway after TEARDOWN_LIMIT: better one segment left than a process
+`ros2 launch` waits on forever.
 """
 
 import ctypes
 import os
 import sys
-from typing import NoReturn
+import threading
+from typing import Any
+
+# Seconds the teardown of a process that failed to start may take (normally well under one).
+TEARDOWN_LIMIT = 10.0
 
 
-def exit_after_start_failure(code: int) -> NoReturn:
-    """Flush what was logged (Python's and C's stdio buffers), then end the process."""
+def destroy_half_made(node: Any) -> None:
+    """Destroy a node whose constructor failed (call it from there, then re-raise)."""
+    try:
+        node.destroy_node()
+    except Exception:  # noqa: B902 - the constructor's own error is the one to report
+        pass
+
+
+def guard_teardown(code: int, limit: float = TEARDOWN_LIMIT) -> None:
+    """End the process with code after limit seconds, should its teardown hang."""
+    timer = threading.Timer(limit, _exit_now, (code,))
+    timer.daemon = True
+    timer.start()
+
+
+def _exit_now(code: int) -> None:
+    sys.stderr.write(f'teardown took over {TEARDOWN_LIMIT:g} s: exiting without it\n')
     sys.stdout.flush()
     sys.stderr.flush()
     ctypes.CDLL(None).fflush(None)  # rcutils logs through C stdio

@@ -29,6 +29,7 @@ and the frame history): the latest frame is converted per request; a frame the h
 keeps is prepared once, on a thread of its own, as it will be sent (history_preparation.py).
 """
 
+import sys
 import time
 from typing import Any, Optional
 
@@ -48,7 +49,7 @@ from jetson_vlm_ros.ros.offloading_executor import OffloadingExecutor
 from jetson_vlm_ros.ros.scene_action import SceneActionServer
 from jetson_vlm_ros.ros.scene_answers import DISABLED_ERROR, SceneAnswers
 from jetson_vlm_ros.ros.server_check import StartupServerCheck
-from jetson_vlm_ros.ros.start_failure import exit_after_start_failure
+from jetson_vlm_ros.ros.start_failure import destroy_half_made, guard_teardown
 from jetson_vlm_ros.ros.stop_signals import StopSignals
 import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
@@ -76,6 +77,13 @@ class VlmNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('vlm_node', **kwargs)
+        try:
+            self._make_parts()
+        except BaseException:
+            destroy_half_made(self)  # now, while the context lives (start_failure.py)
+            raise
+
+    def _make_parts(self) -> None:
         try:
             self._node_parameters = NodeParameters(self)
         except (SettingsError, ParameterException) as error:
@@ -224,7 +232,8 @@ def main(args: Optional[list[str]] = None) -> None:
         # Under the node's full name: with several nodes, which one failed.
         name = error.logger_name if isinstance(error, NodeStartError) else 'vlm_node'
         rclpy.logging.get_logger(name).fatal(f'cannot start: {error}')
-        exit_after_start_failure(2)  # not through the half-made node's teardown
+        guard_teardown(2)
+        sys.exit(2)
     finally:
         stop.set_wake(None)  # nothing calls into the executor while it is torn down
         if node is not None:

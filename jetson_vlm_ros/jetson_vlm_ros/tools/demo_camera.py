@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import cv2
 from jetson_vlm_ros.ros.fastdds_profile import load_package_profile_unless_set
-from jetson_vlm_ros.ros.start_failure import exit_after_start_failure
+from jetson_vlm_ros.ros.start_failure import destroy_half_made, guard_teardown
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
 import rclpy
@@ -118,11 +118,15 @@ class DemoCamera(Node):
         super().__init__('demo_camera', **kwargs)
         # dynamic_typing: a value of another type (`-p rate:=10`) reaches checked_values,
         # which says what is wrong, instead of rclpy's InvalidParameterTypeException.
-        values = checked_values({
-            name: self.declare_parameter(
-                name, default, ParameterDescriptor(description=meaning,
-                                                   dynamic_typing=True)).value
-            for name, default, meaning in PARAMETERS})
+        try:
+            values = checked_values({
+                name: self.declare_parameter(
+                    name, default, ParameterDescriptor(description=meaning,
+                                                       dynamic_typing=True)).value
+                for name, default, meaning in PARAMETERS})
+        except DemoCameraError:
+            destroy_half_made(self)  # now, while the context lives (start_failure.py)
+            raise
         self._width, self._height = values['width'], values['height']
         self._frame_id = values['frame_id']
         rate = values['rate']
@@ -151,6 +155,7 @@ def main(args: Optional[list[str]] = None) -> None:
     profile = load_package_profile_unless_set()  # before rclpy.init: read at its first use
     rclpy.init(args=args)
     node: Optional[DemoCamera] = None
+    exit_code = 0
     try:
         node = DemoCamera()
         if profile is not None:
@@ -160,7 +165,8 @@ def main(args: Optional[list[str]] = None) -> None:
         pass  # Ctrl-C, or rclpy's report of SIGTERM: a normal stop
     except DemoCameraError as error:
         rclpy.logging.get_logger('demo_camera').fatal(str(error))
-        exit_after_start_failure(2)  # not through the half-made node's teardown
+        guard_teardown(2)
+        exit_code = 2
     except Exception:  # noqa: B902 - re-raised unless it is a stop
         if rclpy.ok():
             raise
@@ -170,6 +176,8 @@ def main(args: Optional[list[str]] = None) -> None:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+    if exit_code:
+        sys.exit(exit_code)
 
 
 if __name__ == '__main__':
