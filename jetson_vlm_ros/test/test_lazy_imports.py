@@ -24,6 +24,7 @@ import gate that holds openai's import until the test sends `release`.
 import json
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -148,8 +149,13 @@ class ProbedNode:
         return future.result()
 
     def close(self) -> None:
+        # SIGINT first: a node killed outright leaves its 67 MB shared-memory segment behind.
         if self.process.poll() is None:
-            self.process.kill()
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
         self.process.wait(timeout=10)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
