@@ -106,6 +106,8 @@ def test_cancel_closes_the_server_stream_at_once_and_frees_the_slot(make_harness
         goal = Goal(client)
         wait_for(lambda: len(goal.feedback) >= 2, 10.0, 'two pieces of feedback')
         stream = server.streams[-1]
+        # The server notes a chunk's time after writing it: the client may read it first.
+        wait_for(lambda: len(stream.chunk_times) >= 2, 5.0, 'the server to note two chunks')
         sent_at_cancel = len(stream.chunk_times)
         goal.cancel()
         wait_for(lambda: stream.ended is not None, 5.0, 'the server to see the stream end')
