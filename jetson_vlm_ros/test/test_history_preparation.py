@@ -144,11 +144,12 @@ def test_a_frame_dropped_before_its_turn_is_not_prepared():
             preparer.frame_kept(history.add(Frame(fake_image(sequence), sequence, sequence)))
         release.set()
         # The ring keeps frames 4 and 5: of the queued 1, 2, 3 and 4, only 4 is still there
-        # when its turn comes (1 may have been taken before it was dropped).
+        # when its turn comes. The worker may have taken 1, or on a busy machine 2, while it
+        # was still in the ring: that one (held in encode) is prepared, no other dropped one.
         wait_for(lambda: prepared_sequences(history) == {4}, 10.0, 'frame 4 prepared')
     finally:
         preparer.close()
-    assert 2 not in calls and 3 not in calls
+    assert calls[-1:] == [4] and calls[:-1] in ([], [1], [2]), calls
 
 
 # --- in vlm_node, over real DDS, checked at the loopback server ---------------------------
