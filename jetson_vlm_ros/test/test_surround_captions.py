@@ -109,19 +109,20 @@ def test_a_surround_caption_describes_both_cameras_in_one_call(make_harness, ser
     harness.tester.create_subscription(Image, 'caption_image', images.append, 10)
     with publishing(publisher(harness, 'front'), frame(FRONT), 20.0), \
             publishing(publisher(harness, 'rear'), frame(REAR), 20.0):
-        wait_for(lambda: captions and images, 15.0, 'a surround caption and its image')
-    caption = captions[0]
+        # A caption made before one camera's first frame leaves that camera out: wait for both.
+        wait_for(lambda: any(len(c.cameras) == 2 for c in captions)
+                 and any(i.width == 132 for i in images), 15.0, 'a surround caption and its image')
+    caption = next(c for c in captions if len(c.cameras) == 2)
     assert list(caption.cameras) == ['rear', 'front']
     assert [stamp.sec for stamp in caption.image_stamps] == [REAR['stamp'], FRONT['stamp']]
     assert caption.header.stamp.sec in (REAR['stamp'], FRONT['stamp'])  # the newer frame
-    request = server.requests[0]
-    assert len(request.images) == 2, 'one model call with both cameras'
+    request = next(r for r in server.requests if len(r.images) == 2)
     assert request.texts[:2] == ["Camera 'rear':", "Camera 'front':"]
     assert_seen(request.images[0], REAR)
     assert_seen(request.images[1], FRONT)
     assert caption.text.startswith('64x48'), 'the answer is about what was sent (the last)'
     # The mosaic: rear (96x72 scaled to 48 rows: 64 wide), a gap, front (64x48), the caption.
-    image = images[0]
+    image = next(i for i in images if i.width == 132)  # the mosaic of both
     drawn = np.frombuffer(bytes(image.data), np.uint8).reshape(image.height, image.width, 3)
     assert image.width == 64 + 4 + 64 and image.height > 48
     below_names = drawn[30:46]
