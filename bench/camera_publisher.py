@@ -36,11 +36,22 @@ from sensor_msgs.msg import Image
 CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}
 
 
-def make_message(width: int, height: int, encoding: str) -> Image:
-    """Return an Image of random-looking but fixed pixels (so JPEG sizes are realistic)."""
+def make_message(width: int, height: int, encoding: str, pixels: str = 'noise') -> Image:
+    """
+    Return an Image of fixed pixels: random noise, or a camera-like scene.
+
+    Noise is JPEG's worst case (the largest files, the slowest encoding); 'scene' is the
+    demo scene with sensor noise, which encodes about as a real camera's frames do.
+    """
     channels = CHANNELS[encoding]
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    if pixels == 'scene':
+        from common import scene  # the bench's helpers; only this choice needs them
+        rgb = scene(width, height)
+        pixels = {3: rgb if encoding == 'rgb8' else rgb[:, :, ::-1], 1: rgb[:, :, :1]}[channels]
+        pixels = np.ascontiguousarray(pixels)
+    else:
+        rng = np.random.default_rng(0)
+        pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
     return Image(height=height, width=width, encoding=encoding, is_bigendian=0,
                  step=width * channels, data=pixels.tobytes())
 
@@ -58,6 +69,8 @@ def main() -> None:
     parser.add_argument('--height', type=int, default=1080)
     parser.add_argument('--encoding', default='rgb8', choices=sorted(CHANNELS))
     parser.add_argument('--rate', type=float, default=30.0)
+    parser.add_argument('--pixels', default='noise', choices=('noise', 'scene'),
+                        help="random noise (JPEG's worst case) or a camera-like scene")
     parser.add_argument('--subscribers', type=int, default=1,
                         help='wait until this many subscriptions matched')
     parser.add_argument('--warmup', type=float, default=3.0)
@@ -67,7 +80,7 @@ def main() -> None:
     rclpy.init()
     node = Node('bench_camera')
     publisher = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
-    msg = make_message(args.width, args.height, args.encoding)
+    msg = make_message(args.width, args.height, args.encoding, args.pixels)
     deadline = time.monotonic() + 30.0
     while publisher.get_subscription_count() < args.subscribers:
         if time.monotonic() > deadline:
