@@ -18,9 +18,9 @@
 import re
 
 from jetson_vlm_ros.alerts.alert_rules import (
-    alert_prompt, AlertAnswerError, AlertRuleError, AlertTracker, EVERY_CAMERA, group_rules,
+    alert_prompt, AlertAnswerError, AlertRuleError, AlertTracker, group_rules,
     parse_answer, rule_cameras, RuleGroup, split_rule)
-from jetson_vlm_ros.core.settings import ALL_CAMERAS, settings_from, SettingsError
+from jetson_vlm_ros.core.settings import settings_from, SettingsError
 import pytest
 
 RULES = ['Is a person in the doorway?', 'Is the door open?']
@@ -106,16 +106,15 @@ def test_rule_cameras_in_the_node_s_order_default_and_all():
     assert rule_cameras('Is it dark?', []) == ()  # the single unnamed camera
     assert rule_cameras('[left, front] Is it dark?', CAMERAS) == ('front', 'left')
     assert rule_cameras('[all] Is it dark?', CAMERAS) == tuple(CAMERAS)
-    assert EVERY_CAMERA == ALL_CAMERAS  # the same word as in requests
 
 
 @pytest.mark.parametrize('rule, cameras, problem', [
     ('[top] Is it dark?', CAMERAS,
-     "names unknown camera 'top': this node's cameras are front, rear, left (or 'all')"),
-    ('[front, top, back] Is it dark?', CAMERAS, "names unknown camera 'top', 'back'"),
-    ('[] Is it dark?', CAMERAS, "names unknown camera ''"),
-    ('[rear, rear] Is it dark?', CAMERAS, 'names a camera twice: rear'),
-    ('[all, rear] Is it dark?', CAMERAS, "'all' names every camera: name no other"),
+     "unknown camera 'top': this node's cameras are front, rear, left (or 'all')"),
+    ('[front, top, back] Is it dark?', CAMERAS, "unknown camera 'top', 'back'"),
+    ('[] Is it dark?', CAMERAS, "unknown camera ''"),
+    ('[rear, rear] Is it dark?', CAMERAS, 'camera named twice: rear'),
+    ('[all, rear] Is it dark?', CAMERAS, "'all' means every camera: name no other with it"),
     ('[rear]', CAMERAS, 'has no question after its cameras'),
     ('[front] Is it dark?', [], 'this node has no named cameras (cameras parameter)'),
 ])
@@ -148,7 +147,7 @@ def test_the_parameter_refuses_rules_naming_cameras_the_node_lacks():
                               'alert_rules': ['[rear] Is a person behind?', 'Is it dark?']})
     assert settings.alert_rules == ('[rear] Is a person behind?', 'Is it dark?')
     with pytest.raises(SettingsError, match=re.escape(
-            "invalid value for parameter 'alert_rules': rule '[top] Is it dark?' names unknown "
+            "invalid value for parameter 'alert_rules': rule '[top] Is it dark?': unknown "
             "camera 'top': this node's cameras are front, rear (or 'all')")):
         settings.updated({'alert_rules': ['[top] Is it dark?']})
     with pytest.raises(SettingsError, match='this node has no named cameras'):

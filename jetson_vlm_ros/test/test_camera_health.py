@@ -14,7 +14,9 @@
 
 """Per-camera /diagnostics and alert rules naming cameras: two cameras, real DDS and HTTP."""
 
+from contextlib import contextmanager
 import threading
+from typing import Iterator
 
 from conftest import HAVE_ROS, publishing, requires_ros, start_node, wait_for
 from test_cameras import assert_seen, cameras_of, frame, FRONT, publisher, REAR
@@ -133,6 +135,17 @@ class AlertLog:
             return list(self.messages)
 
 
+@contextmanager
+def both_cameras_publishing(harness) -> Iterator[None]:
+    """Publish FRONT and REAR at 30 Hz; enter once the node holds a frame of each."""
+    cameras = cameras_of(harness)
+    with publishing(publisher(harness, 'front'), frame(FRONT), 30.0), \
+            publishing(publisher(harness, 'rear'), frame(REAR), 30.0):
+        wait_for(lambda: all(c.latest_frame for c in cameras.values()), 10.0,
+                 'a frame from each camera')
+        yield
+
+
 def test_a_rule_naming_the_rear_camera_is_asked_about_its_image(make_harness, server):
     rules = ['Is a person in the doorway?', 'Is the door open?',
              '[rear] Is a person behind the robot?']
@@ -142,12 +155,8 @@ def test_a_rule_naming_the_rear_camera_is_asked_about_its_image(make_harness, se
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            cameras=['front', 'rear'], alert_rules=rules, alert_period=0.2,
                            alert_cooldown=60.0)
-    cameras = cameras_of(harness)
     log = AlertLog(harness)
-    with publishing(publisher(harness, 'front'), frame(FRONT), 30.0), \
-            publishing(publisher(harness, 'rear'), frame(REAR), 30.0):
-        wait_for(lambda: all(c.latest_frame for c in cameras.values()), 10.0,
-                 'a frame from each camera')
+    with both_cameras_publishing(harness):
         wait_for(log.received, 10.0, 'an Alert')
         wait_for(lambda: len(server.requests) >= 4, 10.0, 'two checks of each group')
     alert = log.received()[0]
@@ -178,12 +187,8 @@ def test_a_rule_naming_two_cameras_sees_both_images_in_one_call(make_harness, se
     server.state.answer_text = '[true]'
     harness = make_harness(base_url=server.base_url, caption_period=0.0,
                            cameras=['front', 'rear'], alert_rules=[rule], alert_period=0.2)
-    cameras = cameras_of(harness)
     log = AlertLog(harness)
-    with publishing(publisher(harness, 'front'), frame(FRONT), 30.0), \
-            publishing(publisher(harness, 'rear'), frame(REAR), 30.0):
-        wait_for(lambda: all(c.latest_frame for c in cameras.values()), 10.0,
-                 'a frame from each camera')
+    with both_cameras_publishing(harness):
         wait_for(log.received, 10.0, 'an Alert')
     alert = log.received()[0]
     # In the node's camera order, whatever order the rule names them in.
@@ -205,7 +210,7 @@ def test_a_rule_naming_an_unknown_camera_is_refused_and_the_old_rules_stay(
         [Parameter('alert_rules', value=['[rear] Is it dark?', '[top] Is a bird there?'])])[0]
     assert not result.successful
     assert result.reason == (
-        "invalid value for parameter 'alert_rules': rule '[top] Is a bird there?' names "
+        "invalid value for parameter 'alert_rules': rule '[top] Is a bird there?': "
         "unknown camera 'top': this node's cameras are front, rear (or 'all')")
     assert harness.node.get_parameter('alert_rules').value == ['[rear] Is it dark?']
     assert [row['rule'] for row in harness.node._alerts.state()['rules']] == [
@@ -217,4 +222,4 @@ def test_a_node_whose_rules_name_an_unknown_camera_does_not_start():
                          '-p', 'alert_rules:=["[top] Is a bird there?"]')
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 2, output
-    assert 'cannot start' in output and "names unknown camera 'top'" in output, output
+    assert 'cannot start' in output and "unknown camera 'top'" in output, output

@@ -18,6 +18,7 @@ import re
 
 from conftest import (
     GREEN, HAVE_ROS, make_image, publishing, RED, requires_ros, solid, start_node, wait_for)
+from jetson_vlm_ros.core.camera_choice import camera_choice_problem, chosen_cameras
 from jetson_vlm_ros.core.settings import settings_from, SettingsError
 from jetson_vlm_ros.model.scene_describer import DescribeError
 from jetson_vlm_ros.model.scene_question import choose_cameras
@@ -90,10 +91,25 @@ def test_choose_cameras():
         choose_cameras(['front', 'top'], names)
     with pytest.raises(DescribeError, match='camera named twice: rear'):
         choose_cameras(['rear', 'rear'], names)
-    with pytest.raises(DescribeError, match="'all' asks about every camera: name no other"):
+    with pytest.raises(DescribeError, match="'all' means every camera: name no other with it"):
         choose_cameras(['all', 'rear'], names)
     with pytest.raises(DescribeError, match='this node has no named cameras'):
         choose_cameras(['front'], [])
+
+
+def test_one_check_of_camera_choices_for_requests_rules_and_parameters():
+    names = ('front', 'rear', 'left')
+    assert camera_choice_problem(['left', 'front'], names) is None
+    assert chosen_cameras(['left', 'front'], names) == ['left', 'front']  # the order named
+    assert chosen_cameras(['all'], names) == list(names)  # the node's order
+    # Shape only (the node's cameras not known yet, as for a parameter checked alone).
+    assert camera_choice_problem(['top'], None) is None
+    assert camera_choice_problem(['top', 'top'], None) == 'camera named twice: top'
+    assert camera_choice_problem(['all', 'top'], None) == \
+        "'all' means every camera: name no other with it"
+    assert camera_choice_problem(['front'], ()) == \
+        'this node has no named cameras (cameras parameter)'
+    assert camera_choice_problem([], ()) is None  # nothing named: the default camera
 
 
 # --- a node with two cameras ---------------------------------------------------------------

@@ -37,13 +37,14 @@ BLUE = (0, 0, 255)
 
 @pytest.mark.parametrize('values, problem', [
     ({'cameras': ['front'], 'caption_cameras': ['rear']},
-     "invalid value for parameter 'caption_cameras': unknown camera 'rear': the node's "
+     "invalid value for parameter 'caption_cameras': unknown camera 'rear': this node's "
      "cameras are front (or 'all')"),
-    ({'caption_cameras': ['front']}, 'names cameras, but the node has none'),
+    ({'caption_cameras': ['front']},
+     "this node has no named cameras (cameras parameter): set 'cameras' to name them"),
     ({'cameras': ['front', 'rear'], 'caption_cameras': ['all', 'rear']},
      "'all' means every camera: name no other with it"),
     ({'cameras': ['front', 'rear'], 'caption_cameras': ['rear', 'rear']},
-     'names a camera twice: rear'),
+     'camera named twice: rear'),
 ])
 def test_caption_cameras_must_name_the_nodes_cameras(values, problem):
     with pytest.raises(SettingsError, match=re.escape(problem)):

@@ -29,9 +29,8 @@ import json
 import re
 from typing import Any, Optional, Sequence
 
-# The word that names every camera, as in requests (core.settings.ALL_CAMERAS: not imported,
-# settings imports this module to check alert_rules against cameras).
-EVERY_CAMERA = 'all'
+from jetson_vlm_ros.core.camera_choice import camera_choice_problem, chosen_cameras
+
 # '[front, rear] question': the cameras, then the question the model gets.
 _CAMERA_PREFIX = re.compile(r'\[([^\]]*)\](.*)', re.DOTALL)
 
@@ -71,25 +70,13 @@ def rule_cameras(rule: str, cameras: Sequence[str]) -> tuple[str, ...]:
     names, question = split_rule(rule)
     if names is None:
         return tuple(cameras[:1])
-    if not cameras:
-        raise AlertRuleError(
-            f'rule {rule!r} names cameras, but this node has no named cameras (cameras '
-            f"parameter): write it without the '[...]' prefix")
+    problem = camera_choice_problem(names, cameras)
+    if problem:
+        hint = ": write it without the '[...]' prefix" if not cameras else ''
+        raise AlertRuleError(f'rule {rule!r}: {problem}{hint}')
     if not question:
         raise AlertRuleError(f'rule {rule!r} has no question after its cameras')
-    if EVERY_CAMERA in names:
-        if len(names) > 1:
-            raise AlertRuleError(
-                f"rule {rule!r}: '{EVERY_CAMERA}' names every camera: name no other")
-        return tuple(cameras)
-    unknown = [name for name in names if name not in cameras]
-    if unknown:
-        raise AlertRuleError(
-            f"rule {rule!r} names unknown camera {', '.join(repr(n) for n in unknown)}: this "
-            f"node's cameras are {', '.join(cameras)} (or '{EVERY_CAMERA}')")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise AlertRuleError(f"rule {rule!r} names a camera twice: {', '.join(repeated)}")
+    names = chosen_cameras(names, cameras)
     return tuple(name for name in cameras if name in names)
 
 

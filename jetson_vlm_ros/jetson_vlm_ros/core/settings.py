@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 from urllib.parse import urlparse
 
 from jetson_vlm_ros.alerts.alert_rules import rules_problem
+from jetson_vlm_ros.core.camera_choice import ALL_CAMERAS, camera_choice_problem
 from jetson_vlm_ros.gateway.gateway_guard import host_entry_problem, origin_entry_problem
 
 Value = Union[str, int, float, bool, tuple[str, ...]]
@@ -54,8 +55,6 @@ def _image_transport(value: str) -> Optional[str]:
 IMAGE_TRANSPORTS = ('raw', 'compressed')
 
 
-# The word that asks about every camera; no camera may be named so.
-ALL_CAMERAS = 'all'
 _NAME_TOKEN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 
@@ -79,20 +78,7 @@ def _cameras(values: tuple[str, ...]) -> Optional[str]:
 
 
 def _camera_choice(values: tuple[str, ...]) -> Optional[str]:
-    if ALL_CAMERAS in values and len(values) > 1:
-        return f"'{ALL_CAMERAS}' means every camera: name no other with it"
-    return _cameras(tuple(value for value in values if value != ALL_CAMERAS))
-
-
-def unknown_cameras_problem(chosen: tuple[str, ...], cameras: tuple[str, ...]) -> Optional[str]:
-    """Return why chosen (names, or 'all') does not fit the node's cameras, or None."""
-    if chosen and not cameras:
-        return "names cameras, but the node has none (set 'cameras' to name them)"
-    unknown = [name for name in chosen if name != ALL_CAMERAS and name not in cameras]
-    if unknown:
-        return (f"unknown camera {', '.join(map(repr, unknown))}: the node's cameras are "
-                f"{', '.join(cameras)} (or '{ALL_CAMERAS}')")
-    return None
+    return camera_choice_problem(values, None)  # the names are checked against cameras later
 
 
 def _host(value: str) -> Optional[str]:
@@ -368,7 +354,9 @@ class VlmSettings:
             clean[name] = float(value) if isinstance(spec.default, float) else value
         updated = replace(self, **clean)
         for name in CAMERA_CHOICES:  # each alone is valid; these must name known cameras
-            problem = unknown_cameras_problem(getattr(updated, name), updated.cameras)
+            problem = camera_choice_problem(getattr(updated, name), updated.cameras)
+            if problem and not updated.cameras:
+                problem += ": set 'cameras' to name them"
             if problem:
                 raise SettingsError(f"invalid value for parameter '{name}': {problem}")
         # Rules may name cameras ('[rear] ...'): only the node's own.

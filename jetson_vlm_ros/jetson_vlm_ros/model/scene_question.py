@@ -24,7 +24,8 @@ from dataclasses import dataclass, replace
 import time
 from typing import Any, Mapping, Optional, Sequence
 
-from jetson_vlm_ros.core.settings import ALL_CAMERAS, VlmSettings
+from jetson_vlm_ros.core.camera_choice import camera_choice_problem, chosen_cameras
+from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.frames.frame_selection import (
     check_frame_request, FrameSelectionError, select_caption_frames, select_frames)
 from jetson_vlm_ros.model.scene_describer import (
@@ -113,22 +114,11 @@ def answer_question(describer: SceneDescriber, question: SceneQuestion,
 
 def choose_cameras(asked: Sequence[str], names: Sequence[str]) -> list[str]:
     """Return the cameras a request names ('all': every one), or raise DescribeError."""
-    if not names:
-        raise DescribeError(
-            'this node has no named cameras (cameras parameter): leave the cameras field empty')
-    if ALL_CAMERAS in asked:
-        if len(asked) > 1:
-            raise DescribeError(f"'{ALL_CAMERAS}' asks about every camera: name no other")
-        return list(names)
-    unknown = [name for name in asked if name not in names]
-    if unknown:
-        raise DescribeError(
-            f"unknown camera {', '.join(repr(name) for name in unknown)}: this node's cameras "
-            f"are {', '.join(names)} (or '{ALL_CAMERAS}')")
-    repeated = sorted({name for name in asked if asked.count(name) > 1})
-    if repeated:
-        raise DescribeError(f"camera named twice: {', '.join(repeated)}")
-    return list(asked)
+    problem = camera_choice_problem(asked, names)
+    if problem:
+        hint = ': leave the cameras field empty' if not names else ''
+        raise DescribeError(problem + hint)
+    return chosen_cameras(asked, names)
 
 
 def answer_across_cameras(describer: SceneDescriber, question: SceneQuestion,

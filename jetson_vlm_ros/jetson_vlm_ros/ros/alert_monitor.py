@@ -107,8 +107,7 @@ class AlertMonitor:
             self._running.release()
 
     def _check(self, group: RuleGroup, settings: VlmSettings) -> None:
-        by_name = {camera.name: camera for camera in self._cameras.cameras}
-        frames = [by_name[name].latest_frame for name in group.cameras or ('',)]
+        frames = [camera.latest_frame for camera in self._cameras.chosen(group.cameras or ('',))]
         sequences = tuple(None if frame is None else frame.sequence for frame in frames)
         if all(frame is None for frame in frames) or \
                 sequences == self._last_sequences.get(group.cameras):

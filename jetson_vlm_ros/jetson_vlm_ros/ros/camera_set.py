@@ -21,8 +21,9 @@ Each camera keeps its own latest frame and history, whose kept frames are prepar
 model will get them (history_preparation.py).
 """
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
+from jetson_vlm_ros.core.camera_choice import chosen_cameras
 from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.frames.history_preparation import HistoryPreparer
 from jetson_vlm_ros.frames.image_encoding import EncodedImage
@@ -68,6 +69,10 @@ class CameraSet:
     def named(self, name: str) -> Optional[CameraInput]:
         """Return the camera of that name, or None ('' is the unnamed camera)."""
         return self._by_name.get(name)
+
+    def chosen(self, names: Sequence[str]) -> list[CameraInput]:
+        """Return the cameras names choose ('all': every one); the names were checked before."""
+        return [self._by_name[name] for name in chosen_cameras(names, list(self._by_name))]
 
     def start_preparing(self, encode: FrameEncoder, settings: Callable[[], VlmSettings],
                         on_error: Callable[[str], None]) -> HistoryPreparer:

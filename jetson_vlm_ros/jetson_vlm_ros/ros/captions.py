@@ -32,7 +32,7 @@ import time
 from typing import Any, Callable
 
 from jetson_vlm_interfaces.msg import Caption
-from jetson_vlm_ros.core.settings import ALL_CAMERAS, VlmSettings
+from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.frames.caption_drawing import draw_caption, draw_mosaic, frame_as_sent
 from jetson_vlm_ros.frames.scene_change import SceneChangeGate
 from jetson_vlm_ros.model.scene_describer import BusyError, Description, SceneDescriber
@@ -146,9 +146,8 @@ class Captions:
         if len(set(description.cameras)) < 2:
             pixels = frame_as_sent(description.image)
             return None if pixels is None else draw_caption(pixels, description.text)
-        newest: dict[str, Any] = {}  # each camera's last image is its newest
-        for name, image in zip(description.cameras, description.images, strict=True):
-            newest[name] = image
+        # Each camera's last image is its newest: later entries win.
+        newest = dict(zip(description.cameras, description.images, strict=True))
         tiles = [(name, frame_as_sent(image)) for name, image in newest.items()]
         tiles = [(name, pixels) for name, pixels in tiles if pixels is not None]
         return draw_mosaic(tiles, description.text) if tiles else None
@@ -158,10 +157,7 @@ class Captions:
         chosen = self._settings().caption_cameras
         if not chosen:
             return [self._camera]
-        if ALL_CAMERAS in chosen:
-            return list(self._cameras.cameras)
-        by_name = {camera.name: camera for camera in self._cameras.cameras}
-        return [by_name[name] for name in chosen]  # validated against cameras
+        return self._cameras.chosen(chosen)  # settings checked them against cameras
 
     def _on_timer(self) -> None:
         # Skip the tick while the previous caption still runs: the rhythm stays the period's.

@@ -35,6 +35,7 @@ import cv2
 from jetson_vlm_ros.core.daemon_workers import DaemonWorkers, WorkersClosedError
 from jetson_vlm_ros.core.settings import VlmSettings
 from jetson_vlm_ros.frames.caption_drawing import draw_caption, frame_as_sent
+from jetson_vlm_ros.gateway.gateway_guard import is_loopback
 from jetson_vlm_ros.model.scene_describer import (
     DescribeError, Description, Frame, ImageEncoder, SceneDescriber)
 from jetson_vlm_ros.ros.camera_input import CameraInput
@@ -60,15 +61,9 @@ FIRST_FRAME_WAIT_S = 2.0
 AHEAD_START_DELAY_S = 0.008
 RECENT_CAPTIONS = 20
 RECENT_PREPARATIONS = 50
-LOOPBACK_HOSTS = ('localhost', '::1')
 # Which frame a prepared image is, and how it was prepared:
 # (sequence, received_at, max_image_size, jpeg_quality).
 PreparedKey = tuple[int, float, int, int]
-
-
-def is_loopback(host: str) -> bool:
-    """Return whether host only serves this machine."""
-    return host in LOOPBACK_HOSTS or host.startswith('127.')
 
 
 @dataclass
