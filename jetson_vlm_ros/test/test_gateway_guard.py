@@ -16,9 +16,9 @@
 
 from jetson_vlm_ros.core.settings import DEFAULT_SETTINGS, SettingsError
 from jetson_vlm_ros.gateway.gateway_guard import (
-    Admission, content_type_refusal, cors_headers, guard_policy, host_entry_problem,
-    host_refusal, machine_names, origin_entry_problem, origin_key, origin_verdict,
-    preflight_headers, Refusal, screen, split_host)
+    Admission, content_type_refusal, cors_headers, fetch_site_refusal, guard_policy,
+    host_entry_problem, host_refusal, machine_names, origin_entry_problem, origin_key,
+    origin_verdict, preflight_headers, Refusal, screen, split_host)
 import pytest
 
 LOOPBACK = guard_policy('127.0.0.1', (), ())
@@ -193,6 +193,37 @@ def test_screen_checks_host_then_origin_then_content_type():
     listed = guard_policy('127.0.0.1', (), ('http://localhost:3000',))
     assert screen('OPTIONS', 'localhost', 'http://localhost:3000', None, False, listed) == \
         Admission('http://localhost:3000')
+
+
+@pytest.mark.parametrize('method, site, mode, listed, refused', [
+    ('GET', None, None, False, False),  # curl, the openai client, an old browser
+    ('GET', 'same-origin', 'no-cors', False, False),  # the status page's <img>
+    ('GET', 'none', 'navigate', False, False),  # typed in the address bar
+    ('GET', 'cross-site', 'navigate', False, False),  # a link from another site
+    ('HEAD', 'Cross-Site', 'Navigate', False, False),
+    ('GET', 'cross-site', 'no-cors', False, True),  # another site's <img>
+    ('GET', 'same-site', 'no-cors', False, True),  # a page on another port of localhost
+    ('POST', 'cross-site', 'navigate', False, True),  # a form posted from another site
+    ('POST', 'same-site', 'cors', True, False),  # a listed origin's fetch()
+    ('GET', 'same-site', 'no-cors', True, False),
+])
+def test_fetch_site_refuses_other_sites_pages(method, site, mode, listed, refused):
+    refusal = fetch_site_refusal(method, site, mode, listed)
+    assert (refusal is not None) == refused
+    if refused:
+        assert refusal.status == 403 and f'Sec-Fetch-Site: {site}' in refusal.message
+
+
+def test_screen_checks_fetch_site_after_origin():
+    def status(origin, fetch_site, policy=LOOPBACK):
+        verdict = screen('GET', 'localhost', origin, None, False, policy, fetch_site, 'no-cors')
+        return verdict.status if isinstance(verdict, Refusal) else 'ok'
+
+    assert status(None, 'cross-site') == 403
+    assert status(None, 'same-origin') == 'ok'
+    listed = guard_policy('127.0.0.1', (), ('http://localhost:3000',))
+    assert status('http://localhost:3000', 'same-site', listed) == 'ok'
+    assert status('http://localhost:3001', 'same-site', listed) == 403
 
 
 def test_cors_headers_name_the_origin_never_a_wildcard():

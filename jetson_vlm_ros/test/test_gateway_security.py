@@ -207,6 +207,45 @@ def test_cross_site_origin_is_refused_and_never_reaches_the_server(site, origin)
     assert site.send('GET', '/v1/frame.jpg', {'Host': site.own, 'Origin': origin})[0] == 403
 
 
+# The Fetch Metadata headers Chromium sends (see test_status_page.py for the browser itself).
+IMG = {'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'image'}
+LINK = {'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document'}
+
+
+@pytest.mark.parametrize('fetch_site', ['cross-site', 'same-site'])
+def test_another_sites_page_cannot_embed_the_frame(site, fetch_site):
+    # An <img> of another site sends no Origin: Sec-Fetch-Site is what tells it apart.
+    for path in ('/v1/frame.jpg', '/v1/status', '/v1/models'):
+        status, headers, raw = site.send(
+            'GET', path, {'Host': site.own, 'Sec-Fetch-Site': fetch_site, **IMG})
+        assert status == 403, path
+        error = error_of(raw)
+        assert error['code'] == 'origin_not_allowed' and 'Sec-Fetch-Site' in error['message']
+        assert 'gateway_allowed_origins' in error['message']
+    seen = len(site.server.requests)  # a JSON POST made by such a page (after a preflight)
+    assert site.chat(Sec_Fetch_Site=fetch_site, Sec_Fetch_Mode='cors')[0] == 403
+    assert len(site.server.requests) == seen
+
+
+def test_own_pages_typed_urls_links_and_listed_apps_are_served(site):
+    own = {'Host': site.own}
+    assert site.send('GET', '/v1/frame.jpg', {**own, 'Sec-Fetch-Site': 'same-origin',
+                                              **IMG})[0] == 200  # the status page
+    assert site.send('GET', '/v1/frame.jpg', {**own, 'Sec-Fetch-Site': 'none', **LINK})[0] \
+        == 200  # typed in the address bar
+    assert site.send('GET', '/', {**own, 'Sec-Fetch-Site': 'cross-site', **LINK})[0] == 200
+    # A link is a navigation the linking page cannot read; a form POST is refused.
+    assert site.chat(Sec_Fetch_Site='cross-site', **{
+        name.replace('-', '_'): value for name, value in LINK.items()})[0] == 403
+    with site.lists(gateway_allowed_origins=[APP]):
+        status, headers, _ = site.send('GET', '/v1/frame.jpg', {
+            **own, 'Origin': APP, 'Sec-Fetch-Site': 'same-site', 'Sec-Fetch-Mode': 'cors'})
+        assert status == 200 and headers['Access-Control-Allow-Origin'] == APP
+        # The listed app's <img> sends no Origin: refused like any other page's.
+        assert site.send('GET', '/v1/frame.jpg', {**own, 'Sec-Fetch-Site': 'same-site',
+                                                  **IMG})[0] == 403
+
+
 def test_the_gateways_own_origin_is_served(site):
     # What the status page sends: Origin = http:// + the Host it was loaded from.
     status, headers, raw = site.chat(Origin=f'http://{site.own}')

@@ -22,8 +22,10 @@ missing; under CI (which installs them: .ci/run) it fails instead. Set STATUS_PA
 to a .png path to keep a screenshot (the README's one was made so).
 """
 
+import http.server
 import os
 import shutil
+import threading
 import time
 
 from conftest import (
@@ -183,3 +185,57 @@ def test_page_shows_a_tile_per_camera_and_asks_the_camera_chosen(make_harness, b
     asked = server.requests[-1]
     assert (asked.image.width, asked.image.height) == (96, 72)  # the rear camera's frame
     assert asked.body['model'] == 'gemma3:4b'
+
+
+class OtherSite:
+    """A web page on another site (http://localhost:PORT, not 127.0.0.1) that embeds url."""
+
+    def __init__(self, url: str) -> None:
+        page = (f'<html><body><img id="frame" src="{url}" '
+                f'onload="document.title = \'loaded\'" '
+                f'onerror="document.title = \'refused\'"></body></html>').encode()
+
+        class Page(http.server.BaseHTTPRequestHandler):
+
+            def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+                self.send_response(200)
+                self.send_header('Content-Type', 'text/html')
+                self.send_header('Content-Length', str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Page)
+        self.url = f'http://localhost:{self.httpd.server_port}/'
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_another_sites_page_cannot_show_the_camera_frame(make_harness, browser):
+    # An <img> sends no Origin; Chromium's Sec-Fetch-Site: cross-site is what the gateway sees.
+    port = free_port()
+    with FakeVlmServer() as server:
+        harness = make_harness(base_url=server.base_url, caption_period=0.0, gateway_port=port)
+        frame = make_image(solid((200, 40, 40), 320, 240), stamp_sec=3)
+        other = OtherSite(f'http://127.0.0.1:{port}/v1/frame.jpg')
+        try:
+            with harness.streaming(frame, rate=10.0):
+                browser.get(f'http://127.0.0.1:{port}/')  # the gateway's own page shows it
+                image = browser.find_element(By.ID, 'frame')
+                wait_for(lambda: browser.execute_script(
+                    'return arguments[0].complete && arguments[0].naturalWidth', image) == 320,
+                    20.0, 'the status page to show the 320x240 frame')
+                browser.get(other.url)
+                wait_for(lambda: browser.title in ('loaded', 'refused'), 20.0,
+                         "the other site's <img> of the frame to load or fail")
+                assert browser.title == 'refused'
+                assert browser.execute_script(
+                    "return document.getElementById('frame').naturalWidth") == 0
+        finally:
+            other.close()
+        assert server.requests == []  # nothing was asked of the model

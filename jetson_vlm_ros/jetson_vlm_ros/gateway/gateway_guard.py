@@ -30,6 +30,9 @@ So, before anything else:
 - Origin (sent by browsers): absent (curl, the openai client), the request's own origin
   (`http://` + its Host: the status page) or one listed in gateway_allowed_origins. Listed
   origins get CORS headers (never `*`), so a web app on another port can use the API.
+- Sec-Fetch-Site (sent by browsers): a request a page of another site made (an `<img>` of
+  the frame, which sends no Origin) is refused, except a top-level navigation (a link) and
+  a listed origin's CORS request.
 - Content type: a request with a body (Content-Length above 0, or chunked) must send
   `application/json` (charset, if given, utf-8): browsers cannot send that cross-site without
   a CORS preflight, which only listed origins pass.
@@ -272,15 +275,44 @@ def content_type_refusal(content_type: Optional[str], has_body: bool) -> Optiona
         f"application/json' (form and text bodies are refused)"))
 
 
+def fetch_site_refusal(method: str, fetch_site: Optional[str], fetch_mode: Optional[str],
+                       listed_origin: bool) -> Optional[Refusal]:
+    """
+    Return the refusal of a browser's request made for a page of another site, or None.
+
+    Browsers say who asked in Sec-Fetch-Site. A cross-site `<img>` or `<script>` sends no
+    Origin, so the Origin check alone would serve the camera's frame into any web page.
+    Served: no header (not a browser, an old one, or a plain-http host that is not
+    loopback: browsers send these headers to https and loopback hosts only),
+    `same-origin` (the status page), `none` (typed in the address bar, a bookmark), a
+    top-level GET navigation (a link: the user sees the answer, the linking page cannot
+    read it), and a listed origin's CORS request. Refused: every other request of a page
+    elsewhere, `same-site` ones included (another port of localhost is the same site).
+    """
+    site = (fetch_site or '').strip().lower()
+    if site in ('', 'same-origin', 'none') or listed_origin:
+        return None
+    if (fetch_mode or '').strip().lower() == 'navigate' and method.upper() in ('GET', 'HEAD'):
+        return None
+    return Refusal(ORIGIN_REFUSED, (
+        f'a page of another site may not use this gateway (Sec-Fetch-Site: '
+        f"{fetch_site[:SHOWN] if fetch_site else ''}); a web app served elsewhere needs its "
+        f'origin in gateway_allowed_origins and requests with CORS (fetch), not <img>'))
+
+
 def screen(method: str, host: Optional[str], origin: Optional[str], content_type: Optional[str],
-           has_body: bool, policy: GuardPolicy) -> Union[Refusal, Admission]:
-    """Apply the three checks in order: Host, Origin, then the body's content type."""
+           has_body: bool, policy: GuardPolicy, fetch_site: Optional[str] = None,
+           fetch_mode: Optional[str] = None) -> Union[Refusal, Admission]:
+    """Apply the checks in order: Host, Origin, Sec-Fetch-Site, then the body's content type."""
     refusal = host_refusal(host, policy)
     if refusal is not None:
         return refusal
     verdict = origin_verdict(origin, host or '', policy)
     if isinstance(verdict, Refusal):
         return verdict
+    refusal = fetch_site_refusal(method, fetch_site, fetch_mode, verdict.cors_origin is not None)
+    if refusal is not None:
+        return refusal
     if method.upper() == 'OPTIONS':
         return verdict  # a preflight has no body; the gateway answers it
     return content_type_refusal(content_type, has_body) or verdict

@@ -382,7 +382,7 @@ class OpenAiGateway:
         if self._session is not None:
             await self._session.close()
 
-    # --- middleware: Host, Origin and content type (gateway_guard), errors, the API key -----
+    # --- middleware: Host, Origin, Sec-Fetch-Site, content type (gateway_guard) -------------
 
     @web.middleware
     async def _guard_middleware(self, request: web.Request,
@@ -395,7 +395,8 @@ class OpenAiGateway:
         origin = request.headers.get(hdrs.ORIGIN)
         verdict = gateway_guard.screen(
             request.method, request.headers.get(hdrs.HOST), origin,
-            request.headers.get(hdrs.CONTENT_TYPE), request.body_exists, policy)
+            request.headers.get(hdrs.CONTENT_TYPE), request.body_exists, policy,
+            request.headers.get('Sec-Fetch-Site'), request.headers.get('Sec-Fetch-Mode'))
         if isinstance(verdict, gateway_guard.Refusal):
             return error_response(verdict.status, verdict.message)
         if request.method == 'OPTIONS' and origin is not None and \
