@@ -90,7 +90,8 @@ def test_models_listed_by_an_earlier_check_are_not_shown_while_the_server_is_dow
                            diagnostics_period=0.25)
     monitor = Monitor(harness)
     try:
-        ok = monitor.wait_level('vlm server', OK, 10.0)
+        # OK 'not checked yet' comes first: wait for the first check's answer.
+        ok = monitor.wait_level('vlm server', OK, 10.0, saying="model 'gemma3:4b' available")
         assert values_of(ok)['models listed'] == 'gemma3:4b, llava:7b'
         server.stop()
         down = monitor.wait_level('vlm server', ERROR, 10.0)
