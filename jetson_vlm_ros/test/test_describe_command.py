@@ -21,6 +21,7 @@ import sys
 import time
 
 from conftest import make_image, requires_ros, solid, wait_for
+import pytest
 
 pytestmark = requires_ros
 
@@ -97,6 +98,33 @@ def test_ctrl_c_cancels_the_goal(make_harness, server):
     assert out.startswith('slow')
     assert server.streams[-1].how == 'client closed'
     assert server.streams[-1].ended - started < 2.0
+
+
+def test_ctrl_c_is_raised_between_spins_and_a_second_one_ends_the_wait():
+    # The handler only counts; _spin_until raises at a point where no rclpy callback runs.
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.task import Future
+    from jetson_vlm_ros.tools import describe_command
+    from jetson_vlm_ros.tools.describe_command import _spin_until, CTRL_C
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    never = Future()
+    before = CTRL_C.count
+    try:
+        CTRL_C.handle(signal.SIGINT, None)  # no exception from the handler itself
+        with pytest.raises(KeyboardInterrupt):
+            _spin_until(executor, never, time.monotonic() + 5.0)
+        # While cancelling, the Ctrl-C that asked for it is tolerated, a second one is not.
+        assert not _spin_until(executor, never, time.monotonic() + 0.2, tolerated=CTRL_C.count)
+        CTRL_C.handle(signal.SIGINT, None)
+        with pytest.raises(KeyboardInterrupt):
+            _spin_until(executor, never, time.monotonic() + 5.0, tolerated=CTRL_C.count - 1)
+    finally:
+        describe_command.CTRL_C.count = before
+        executor.shutdown()
+        rclpy.try_shutdown(context=context)
 
 
 def test_stream_printer_prints_only_what_is_new():

@@ -44,6 +44,26 @@ EXIT_OK, EXIT_FAILED, EXIT_NO_SERVER, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 
 CANCEL_WAIT = 3.0
 
 
+class CtrlC:
+    """
+    Counts SIGINTs; _spin_until turns them into KeyboardInterrupt between two spins.
+
+    Python's own handler raises KeyboardInterrupt wherever the main thread is, e.g. inside
+    rclpy's executor while it hands the goal's response to its future: the response can be
+    lost, the goal handle never known, and the goal then not cancelled.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def handle(self, signum: int, frame: Any) -> None:
+        """Count one Ctrl-C (the signal handler; raises nothing)."""
+        self.count += 1
+
+
+CTRL_C = CtrlC()
+
+
 def parse_arguments(argv: list[str]) -> argparse.Namespace:
     """Parse the command line (ROS arguments already removed)."""
     parser = argparse.ArgumentParser(
@@ -111,8 +131,12 @@ class StreamPrinter:
         self._out.flush()
 
 
-def _spin_until(executor: SingleThreadedExecutor, future: Future, deadline: float) -> bool:
+def _spin_until(executor: SingleThreadedExecutor, future: Future, deadline: float,
+                tolerated: int = 0) -> bool:
+    """Spin until future is done (True) or deadline (False); a Ctrl-C beyond tolerated raises."""
     while not future.done():
+        if CTRL_C.count > tolerated:
+            raise KeyboardInterrupt
         left = deadline - time.monotonic()
         if left <= 0:
             return False
@@ -125,7 +149,7 @@ def run(arguments: argparse.Namespace, node: Node, executor: SingleThreadedExecu
     name = node.resolve_topic_name(arguments.action) if not arguments.namespace else \
         f"{arguments.namespace.rstrip('/')}/{arguments.action}"
     client = ActionClient(node, DescribeScene, name)
-    if not client.wait_for_server(timeout_sec=arguments.server_timeout):
+    if not _wait_for_server(client, arguments.server_timeout):
         print(f"describe: no '{name}' action server after {arguments.server_timeout:g} s; "
               f'is vlm_node running (in that namespace)?', file=sys.stderr)
         return EXIT_NO_SERVER
@@ -173,9 +197,21 @@ def run(arguments: argparse.Namespace, node: Node, executor: SingleThreadedExecu
     return EXIT_FAILED
 
 
+def _wait_for_server(client: ActionClient, timeout: float) -> bool:
+    # As ActionClient.wait_for_server, which a Ctrl-C could not end (CtrlC only counts).
+    deadline = time.monotonic() + timeout
+    while not client.server_is_ready():
+        if CTRL_C.count:
+            raise KeyboardInterrupt
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _accepted_goal(executor: SingleThreadedExecutor, sent: Future) -> Optional[Any]:
     try:
-        _spin_until(executor, sent, time.monotonic() + CANCEL_WAIT)
+        _spin_until(executor, sent, time.monotonic() + CANCEL_WAIT, tolerated=CTRL_C.count)
     except KeyboardInterrupt:
         return None  # a second Ctrl-C: leave at once
     if not sent.done() or sent.result() is None or not sent.result().accepted:
@@ -186,7 +222,7 @@ def _accepted_goal(executor: SingleThreadedExecutor, sent: Future) -> Optional[A
 def _cancel(executor: SingleThreadedExecutor, goal_handle: Any) -> None:
     try:
         _spin_until(executor, goal_handle.cancel_goal_async(),
-                    time.monotonic() + CANCEL_WAIT)
+                    time.monotonic() + CANCEL_WAIT, tolerated=CTRL_C.count)
     except KeyboardInterrupt:
         pass  # a second Ctrl-C: leave without waiting for the confirmation
 
@@ -196,10 +232,10 @@ def main(args: Optional[list[str]] = None) -> None:
     argv = sys.argv if args is None else args
     arguments = parse_arguments(rclpy.utilities.remove_ros_args(argv)[1:])
     # rclpy's own SIGINT handler would shut the context down before the cancel is sent:
-    # keep Python's, which raises KeyboardInterrupt, and cancel the goal then.
+    # count Ctrl-C instead (CtrlC), and cancel the goal then.
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     # Also where SIGINT came ignored (a background job of a script): `kill -INT` cancels.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, CTRL_C.handle)
     node = Node(f'describe_{os.getpid()}')
     executor = SingleThreadedExecutor()
     executor.add_node(node)
